@@ -1,0 +1,1 @@
+"""The ``netmap-lm`` command line (SPEC §11)."""

@@ -1,0 +1,212 @@
+"""Commands that talk to a server as a client: checkout, run, status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from netmap_lm import reasons
+from netmap_lm.cli.errors import CliError, config_error
+from netmap_lm.cli.main import Context, client_options
+from netmap_lm.reasons import LicenseDenied
+
+
+def vendor_key_path(given: str | None) -> Path:
+    """``--vendor-key``, else ``NETMAP_LM_VENDOR_KEY``, else the demo key (with a warning)."""
+    from netmap_lm.cli.demo import demo_vendor_pub
+
+    if given:
+        return Path(given)
+    env = os.environ.get("NETMAP_LM_VENDOR_KEY")
+    if env:
+        return Path(env)
+    demo = demo_vendor_pub()
+    if demo.exists():
+        click.echo(
+            f"netmap-lm: warning: no --vendor-key given; using the demo vendor key {demo}", err=True
+        )
+        return demo
+    raise config_error(
+        "no vendor key: pass --vendor-key vendor.pub or set NETMAP_LM_VENDOR_KEY "
+        "(or start 'netmap-lm serve --demo' once for the demo key)"
+    )
+
+
+def _client(ctx: Context) -> Any:
+    from netmap_lm.client.addresses import AddressError
+    from netmap_lm.client.sync import LicenseClient
+
+    try:
+        return LicenseClient(servers=ctx.server, vendor_key=str(vendor_key_path(ctx.vendor_key)))
+    except AddressError as exc:
+        raise config_error(f"--server: {exc}") from None
+    except LicenseDenied as exc:
+        raise CliError(exc.reason, exc.message) from None
+
+
+def _grant_view(lease: Any) -> dict[str, Any]:
+    g = lease.grant
+    return {
+        "ok": True,
+        "lease": lease.id,
+        "feature": lease.feature,
+        "version": lease.version,
+        "server": f"{lease.server[1]}@{lease.server[0]}",
+        "user": g["user"],
+        "host": g["host"],
+        "line": g["line"],
+        "heartbeat_interval": g["heartbeat_interval"],
+        "lease_timeout": g["lease_timeout"],
+        "grace_minutes": g["grace"],
+    }
+
+
+@click.command()
+@click.argument("feature")
+@click.option("--version", "version", default="0", help="Version to check out.")
+@click.option("--hold", type=float, default=0.0, help="Seconds to hold the seat before checkin.")
+@client_options
+def checkout(ctx: Context, feature: str, version: str, hold: float) -> int:
+    """Check a license out, report, check it in (a license test)."""
+    client = _client(ctx)
+    try:
+        lease = client.checkout(feature, version, heartbeat=hold > 0)
+    except LicenseDenied as exc:
+        raise CliError(exc.reason, exc.message) from None
+    view = _grant_view(lease)
+    if ctx.as_json:
+        click.echo(json.dumps(view))
+    else:
+        click.echo(
+            f"granted {feature} v{version} to {view['user']}@{view['host']} by "
+            f"{view['server']}: lease {lease.id}"
+        )
+    try:
+        deadline = time.monotonic() + hold
+        while (left := deadline - time.monotonic()) > 0 and not lease.lost:
+            time.sleep(min(left, 0.2))
+    finally:
+        lease.checkin()
+        client.close()
+    if lease.lost:
+        raise CliError(lease.lost[0], f"lease lost: {lease.lost[1]}")
+    return 0
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("feature")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--version", "version", default="0", help="Version to check out.")
+@client_options
+def run(ctx: Context, feature: str, command: tuple[str, ...], version: str) -> int:
+    """Run a command while holding a license: netmap-lm run FEATURE -- CMD ARGS...
+
+    Exits with the command's exit code; 75 if the lease was lost for good.
+    """
+    client = _client(ctx)
+    child: subprocess.Popen[bytes] | None = None
+
+    def lost(_lease: Any, reason: str, message: str) -> None:
+        click.echo(
+            f"netmap-lm: warning: {reason}: license lost ({message}); stopping the command",
+            err=True,
+        )
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    try:
+        lease = client.checkout(feature, version, on_lost=lost)
+    except LicenseDenied as exc:
+        raise CliError(exc.reason, exc.message) from None
+    if ctx.as_json:
+        click.echo(json.dumps(_grant_view(lease)))
+    try:
+        child = subprocess.Popen(list(command))
+    except OSError as exc:
+        lease.checkin()
+        raise CliError(reasons.CONFIG_ERROR, f"cannot run {command[0]!r}: {exc.strerror}") from None
+
+    def forward(signum: int, _frame: Any) -> None:
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    code = child.wait()
+    lease.checkin()
+    client.close()
+    if lease.lost:
+        return reasons.EX_TEMPFAIL
+    return code if code >= 0 else 128 - code
+
+
+@click.command()
+@click.option("--feature", help="Only this feature.")
+@client_options
+def status(ctx: Context, feature: str | None) -> int:
+    """Usage per feature and who holds the seats."""
+    client = _client(ctx)
+    try:
+        report = client.status(feature)
+    except LicenseDenied as exc:
+        raise CliError(exc.reason, exc.message) from None
+    finally:
+        client.close()
+    if ctx.as_json:
+        click.echo(json.dumps(report, indent=2))
+        return 0
+    _print_status(report)
+    return 0
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    srv = report["server"]
+    console.print(
+        f"netmap_lm {srv['version']} on {srv['host']}:{srv['port']} — server key "
+        f"{srv['key_fingerprint']}, up {srv['uptime']} s"
+    )
+    table = Table("feature", "in use", "seats", "lines")
+    for f in report["features"]:
+        seats = "uncounted" if f["seats"] is None else str(f["seats"])
+        table.add_row(
+            f["name"],
+            str(f["in_use"]),
+            seats,
+            ", ".join(f"{ln['id']} (v{ln['version']}, until {ln['expires']})" for ln in f["lines"]),
+        )
+    console.print(table)
+    holders = Table("feature", "user", "host", "display", "pid", "version", "since", "lease")
+    any_holder = False
+    for f in report["features"]:
+        for lease in f["leases"]:
+            any_holder = True
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lease["granted_at"] / 1000))
+            holders.add_row(
+                f["name"],
+                lease["user"],
+                lease["host"],
+                lease["display"],
+                str(lease["pid"]),
+                lease["version"],
+                since,
+                lease["lease"],
+            )
+    if any_holder:
+        console.print(holders)
+    else:
+        console.print("no seats in use")
+    for problem in report.get("problems", []):
+        console.print(f"[yellow]license problem: {problem}[/yellow]")
+    sys.stdout.flush()

@@ -1,0 +1,141 @@
+"""``netmap-lm serve``: start-up checks, logging and the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from netmap_lm import DEFAULT_PORT
+from netmap_lm.cli.errors import config_error
+from netmap_lm.server.config import (
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_LEASE_TIMEOUT,
+    ServerConfig,
+)
+
+_PATH = click.Path(path_type=Path)
+
+NEXT_STEPS = """\
+netmap_lm demo server on port {port}. In another terminal (same user), try:
+
+  .venv/bin/netmap-lm status                          # seats and holders
+  .venv/bin/netmap-lm checkout netmap --hold 5        # take a seat for 5 s
+  .venv/bin/netmap-lm run netmap -- sleep 30          # gate a program with a license
+  .venv/bin/netmap-lm checkout netmap --version 6.0   # refused: VERSION_NOT_LICENSED (exit 77)
+
+Demo files: license {license}
+            vendor key {vendor} (clients use it when no --vendor-key is given)
+Stop with Ctrl-C; held leases are kept for the next start.
+"""
+
+
+@click.command()
+@click.option("--license", "license_path", type=_PATH, help="License file.")
+@click.option("--state", "state", type=_PATH, help="State directory (server key, lease database).")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="TCP and UDP port.")
+@click.option(
+    "--bind", default=None, help="Address to listen on [default: 0.0.0.0; 127.0.0.1 with --demo]."
+)
+@click.option(
+    "--heartbeat-interval",
+    type=float,
+    default=DEFAULT_HEARTBEAT_INTERVAL,
+    show_default=True,
+    help="Seconds between client heartbeats.",
+)
+@click.option(
+    "--lease-timeout",
+    type=float,
+    default=DEFAULT_LEASE_TIMEOUT,
+    show_default=True,
+    help="Seconds without heartbeat before a seat is reclaimed.",
+)
+@click.option(
+    "--vendor-key", "vendor_key", metavar="PUB", help="vendor.pub the license is signed with."
+)
+@click.option("--no-udp", is_flag=True, help="Do not listen for UDP heartbeats.")
+@click.option("--demo", is_flag=True, help="Create demo keys and license; print what to try.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every request.")
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    license_path: Path | None,
+    state: Path | None,
+    port: int,
+    bind: str | None,
+    heartbeat_interval: float,
+    lease_timeout: float,
+    vendor_key: str | None,
+    no_udp: bool,
+    demo: bool,
+    verbose: bool,
+) -> None:
+    """Run the license server on TCP and UDP port 1493."""
+    from netmap_lm.cli.client_cmds import vendor_key_path
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+    vendor_key = vendor_key or ctx.find_root().obj.vendor_key
+    if demo:
+        from netmap_lm.cli.demo import ensure_demo
+
+        demo_license, demo_state, demo_vendor = ensure_demo(port)
+        license_path = license_path or demo_license
+        state = state or demo_state
+        vendor_key = vendor_key or str(demo_vendor)
+        bind = bind or "127.0.0.1"
+        click.echo(NEXT_STEPS.format(port=port, license=license_path, vendor=demo_vendor))
+    if license_path is None or state is None:
+        raise config_error("serve needs --license FILE and --state DIR (or --demo)")
+    config = ServerConfig(
+        license_path=license_path,
+        state_dir=state,
+        vendor_key_path=vendor_key_path(vendor_key),
+        port=port,
+        bind=bind or "0.0.0.0",
+        heartbeat_interval=heartbeat_interval,
+        lease_timeout=lease_timeout,
+        udp=not no_udp,
+    )
+    try:
+        config.check()
+    except ValueError as exc:
+        raise config_error(str(exc)) from None
+    _run(config)
+
+
+def _run(config: ServerConfig) -> None:
+    from netmap_lm.server.app import LicenseServer, StartupError
+    from netmap_lm.store.sqlite import StoreError
+
+    try:
+        server = LicenseServer(config)
+    except (StartupError, StoreError) as exc:
+        raise config_error(str(exc)) from None
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.request_stop)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise config_error(
+                f"cannot listen on {config.bind}:{config.port} ({exc.strerror}); "
+                "is another server running? choose another --port or --bind"
+            ) from None
+        await server.serve_until_stopped()
+        await server.stop()
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())

@@ -1,0 +1,7 @@
+"""The client library applications embed (SPEC §9).
+
+Kept light on purpose: an application pays for importing it and for one
+checkout at every start, so it uses the C-level ``_socket`` and ``_thread``
+modules instead of ``socket`` and ``threading`` (which cost more to import
+than everything else here together), and loads ``ssl`` only for TLS.
+"""

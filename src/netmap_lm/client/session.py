@@ -1,0 +1,113 @@
+"""One verified TCP session with one server: connect, ``hello``, requests.
+
+Blocking, with timeouts; shared by the synchronous client and the CLI.
+"""
+
+from __future__ import annotations
+
+import _socket
+import contextlib
+import json
+import os
+from typing import Any
+
+from netmap_lm import PROTOCOL_VERSION, __version__
+from netmap_lm.protocol import trust
+
+MAX_REPLY_BYTES = 1 << 22  # bytes; a status reply of a big server is well under this
+
+
+class SessionError(Exception):
+    """The server could not be reached, or the connection broke."""
+
+
+class Session:
+    def __init__(self, address: tuple[str, int], vendor_key: Any, timeout: float) -> None:
+        self.address = address
+        self._sock = _connect(address, timeout)
+        self._buffer = b""
+        self._next_id = 0
+        self.nonce = os.urandom(16).hex()
+        try:
+            hello = self.request(
+                {
+                    "op": "hello",
+                    "protocol": PROTOCOL_VERSION,
+                    "nonce": self.nonce,
+                    "client": f"netmap-lm-py/{__version__}",
+                }
+            )
+            if not hello.get("ok"):
+                raise trust.Untrusted(
+                    f"hello refused: {hello.get('reason')} {hello.get('message')}"
+                )
+            self.server_key, self.server_fields = trust.verify_hello(
+                hello, self.nonce, vendor_key, PROTOCOL_VERSION
+            )
+        except BaseException:
+            self.close()
+            raise
+        self.hello = hello
+        self.server_time_ms: int = hello["time"]
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send one request and wait for the reply with the same id."""
+        self._next_id += 1
+        rid = self._next_id
+        message["id"] = rid
+        try:
+            self._sock.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+            while True:
+                reply = self._read_line()
+                if reply.get("id") == rid:
+                    return reply
+                if reply.get("id") is None and reply.get("ok") is False:
+                    # The server gave up on the connection (e.g. idle timeout).
+                    raise SessionError(f"server closed the session: {reply.get('message')}")
+        except OSError as exc:
+            self.close()
+            raise SessionError(f"connection to {self.address[0]} broke ({exc})") from None
+
+    def _read_line(self) -> dict[str, Any]:
+        while b"\n" not in self._buffer:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                self.close()
+                raise SessionError(f"{self.address[0]} closed the connection")
+            self._buffer += chunk
+            if len(self._buffer) > MAX_REPLY_BYTES:
+                self.close()
+                raise SessionError("reply too long")
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            raise trust.Untrusted("the server sent something that is not JSON") from None
+        if not isinstance(reply, dict):
+            raise trust.Untrusted("the server sent something that is not a JSON object")
+        return reply
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+
+def _connect(address: tuple[str, int], timeout: float) -> Any:
+    host, port = address
+    try:
+        infos = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)
+    except OSError as exc:
+        raise SessionError(f"cannot resolve {host} ({exc})") from None
+    last: OSError | None = None
+    for family, kind, proto, _, addr in infos:
+        sock = _socket.socket(family, kind, proto)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(addr)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        return sock
+    raise SessionError(f"cannot connect to {port}@{host} ({last})")

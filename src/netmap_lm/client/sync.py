@@ -1,0 +1,367 @@
+"""The blocking client: ``LicenseClient`` and the ``Lease`` it hands out.
+
+Theory of operation.  :meth:`LicenseClient.checkout` opens a verified
+session with the first server of the list that answers (failover), asks for
+a seat and verifies the grant (``protocol/trust.py``).  The returned lease
+starts a background thread that sends a UDP heartbeat every interval; when
+no authenticated ack comes back it falls back to a TCP heartbeat, which also
+re-asserts the lease after a server restart or on another server of the
+list.  While no server answers the lease stays usable for the license's
+``grace`` (at least the lease timeout); after that, or when the server says
+the lease is gone, the lease is *lost*: ``on_lost`` is called once and
+:attr:`Lease.lost` says why.
+"""
+
+from __future__ import annotations
+
+import _socket
+import _thread
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from netmap_lm import reasons
+from netmap_lm.client import identity
+from netmap_lm.client.addresses import format_address, parse_servers
+from netmap_lm.client.session import Session, SessionError
+from netmap_lm.encoding import b64u_decode
+from netmap_lm.protocol import trust, udp
+from netmap_lm.reasons import LicenseDenied
+
+VENDOR_KEY_ENV = "NETMAP_LM_VENDOR_KEY"
+UDP_ACK_WAIT = 1.0  # seconds to wait for a UDP ack before falling back to TCP
+
+LostCallback = Callable[["Lease", str, str], None]
+
+
+def load_vendor_key(source: Any) -> Any:
+    """A pinned vendor key: an Ed25519 public key, raw bytes, base64url text,
+    or the path of a ``vendor.pub`` file.  Raises ``LicenseDenied`` with
+    ``CONFIG_ERROR`` naming the problem."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if isinstance(source, Ed25519PublicKey):
+        return source
+    if source is None:
+        source = os.environ.get(VENDOR_KEY_ENV)
+        if not source:
+            raise LicenseDenied(
+                reasons.CONFIG_ERROR,
+                f"no vendor key: pass vendor_key= or set {VENDOR_KEY_ENV} to a vendor.pub file",
+            )
+    raw: bytes | None = source if isinstance(source, bytes) else None
+    where = "vendor key"
+    if raw is None:
+        text = os.fspath(source)
+        if os.path.exists(text):
+            where = text
+            try:
+                with open(text, encoding="utf-8") as handle:
+                    text = next(
+                        (ln.strip() for ln in handle if ln.strip() and not ln.startswith("#")), ""
+                    )
+            except (OSError, UnicodeDecodeError) as exc:
+                raise LicenseDenied(reasons.CONFIG_ERROR, f"{where}: cannot read ({exc})") from None
+        try:
+            raw = b64u_decode(text.strip())
+        except ValueError:
+            raw = b""
+    if len(raw) != 32:
+        raise LicenseDenied(
+            reasons.CONFIG_ERROR,
+            f"{where}: not an Ed25519 public key (expected a vendor.pub file or its base64url line)",
+        )
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+class LicenseClient:
+    """Checks licenses out of a netmap_lm server (SPEC §9)."""
+
+    def __init__(
+        self,
+        servers: str | None = None,
+        vendor_key: Any = None,
+        *,
+        user: str | None = None,
+        host: str | None = None,
+        display: str | None = None,
+        project: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        self.servers = parse_servers(servers)
+        self.vendor_key = load_vendor_key(vendor_key)
+        self.user = user or identity.current_user()
+        self.host = host or identity.current_host()
+        self.display = identity.current_display() if display is None else display
+        self.project = identity.current_project() if project is None else project
+        self.timeout = timeout
+        self._session: Session | None = None
+        self._lock = _thread.allocate_lock()
+
+    # -- sessions ---------------------------------------------------------------
+
+    def _connect(self) -> Session:
+        """The current session, or a new one with the first server that answers."""
+        if self._session is not None:
+            return self._session
+        untrusted: list[str] = []
+        unreachable: list[str] = []
+        for address in self.servers:
+            try:
+                self._session = Session(address, self.vendor_key, self.timeout)
+                return self._session
+            except trust.Untrusted as exc:
+                untrusted.append(f"{format_address(address)}: {exc}")
+            except (SessionError, OSError) as exc:
+                unreachable.append(f"{format_address(address)}: {exc}")
+        if untrusted:
+            raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, "; ".join(untrusted))
+        raise LicenseDenied(reasons.SERVER_UNREACHABLE, "; ".join(unreachable))
+
+    def _request(self, message: dict[str, Any]) -> tuple[Session, dict[str, Any]]:
+        """Send on the current session; on a broken one, reconnect once and resend."""
+        with self._lock:
+            for attempt in (1, 2):
+                session = self._connect()
+                try:
+                    return session, session.request(dict(message))
+                except SessionError:
+                    self._session = None
+                    if attempt == 2:
+                        raise LicenseDenied(
+                            reasons.SERVER_UNREACHABLE,
+                            f"lost the connection to {format_address(session.address)}",
+                        ) from None
+                except trust.Untrusted as exc:
+                    self._drop()
+                    raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
+        raise AssertionError("unreachable")
+
+    def _drop(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def __enter__(self) -> LicenseClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- operations -------------------------------------------------------------------
+
+    def checkout(
+        self,
+        feature: str,
+        version: str = "0",
+        *,
+        on_lost: LostCallback | None = None,
+        heartbeat: bool = True,
+    ) -> Lease:
+        """Check out one seat; raises :class:`LicenseDenied` with the reason.
+
+        The lease heartbeats in the background until :meth:`Lease.checkin`
+        (or the end of a ``with`` block).
+        """
+        request = {
+            "op": "checkout",
+            "feature": feature,
+            "version": version,
+            "user": self.user,
+            "host": self.host,
+            "display": self.display,
+            "pid": os.getpid(),
+            "project": self.project,
+        }
+        session, reply = self._request(request)
+        if not reply.get("ok"):
+            raise _denied(reply)
+        try:
+            grant = trust.verify_grant(
+                reply,
+                nonce=session.nonce,
+                server_key=session.server_key,
+                vendor_key=self.vendor_key,
+                request=request,
+                hello_time_ms=session.server_time_ms,
+            )
+        except trust.Untrusted as exc:
+            self.close()
+            raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
+        lease = Lease(self, grant, reply.get("feature_line", ""), session.address, on_lost)
+        if heartbeat:
+            lease._start_heartbeats()
+        return lease
+
+    def status(self, feature: str | None = None) -> dict[str, Any]:
+        """The server's usage report (what ``netmap-lm status --json`` prints)."""
+        message: dict[str, Any] = {"op": "status"}
+        if feature:
+            message["feature"] = feature
+        _, reply = self._request(message)
+        if not reply.get("ok"):
+            raise _denied(reply)
+        return reply
+
+    def _lease_request(self, lease: Lease, op: str, **fields: Any) -> dict[str, Any]:
+        _, reply = self._request({"op": op, "lease": lease.id, "token": lease._token, **fields})
+        return reply
+
+
+class Lease:
+    """A checked-out seat.  Use as a context manager, or call :meth:`checkin`."""
+
+    def __init__(
+        self,
+        client: LicenseClient,
+        grant: dict[str, Any],
+        feature_line: str,
+        server: tuple[str, int],
+        on_lost: LostCallback | None,
+    ) -> None:
+        self.client = client
+        self.grant = grant
+        self.feature_line = feature_line
+        self.server = server
+        self.id: str = grant["lease"]
+        self.feature: str = grant["feature"]
+        self.version: str = grant["version"]
+        self.heartbeat_interval: int = grant["heartbeat_interval"]
+        self.lease_timeout: int = grant["lease_timeout"]
+        self.grace_seconds: int = max(grant["grace"] * 60, grant["lease_timeout"])
+        self._key = b64u_decode(grant["key"])
+        self._token = trust.lease_token(self._key, self.id)
+        self._on_lost = on_lost
+        self._seq = int(time.time() * 1000)  # above any seq of an earlier run
+        self._stop = _thread.allocate_lock()
+        self._stop.acquire()
+        self._done = _thread.allocate_lock()
+        self.lost: tuple[str, str] | None = None  # (reason, message) once lost
+        self.checked_in = False
+        self.last_confirmed = time.monotonic()
+        self.heartbeats_udp = 0
+        self.heartbeats_tcp = 0
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.checkin()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Lease {self.id} {self.feature} v{self.version} from {format_address(self.server)}>"
+        )
+
+    def checkin(self) -> None:
+        """Return the seat (idempotent; a lost lease has nothing to return)."""
+        if self.checked_in:
+            return
+        self.checked_in = True
+        self._stop_heartbeats()
+        if self.lost:
+            return
+        try:
+            reply = self.client._lease_request(self, "checkin")
+        except LicenseDenied:
+            return  # the server reclaims the seat when heartbeats stop
+        if not reply.get("ok") and reply.get("reason") != reasons.LEASE_UNKNOWN:
+            raise _denied(reply)
+
+    # -- heartbeats -------------------------------------------------------------------
+
+    def _start_heartbeats(self) -> None:
+        self._done.acquire()
+        _thread.start_new_thread(self._heartbeat_loop, ())
+
+    def _stop_heartbeats(self) -> None:
+        if self._stop.locked():
+            self._stop.release()
+            if self._done.locked():
+                self._done.acquire(timeout=self.client.timeout + UDP_ACK_WAIT + 1)
+
+    def _heartbeat_loop(self) -> None:
+        sock = None
+        try:
+            while not self._stop.acquire(timeout=self.heartbeat_interval):
+                if self.lost:
+                    break
+                if sock is None:
+                    sock = _udp_socket(self.server)
+                if sock is not None and self._udp_heartbeat(sock):
+                    continue
+                self._tcp_heartbeat()
+        finally:
+            if sock is not None:
+                sock.close()
+            if self._done.locked():
+                self._done.release()
+
+    def _udp_heartbeat(self, sock: Any) -> bool:
+        self._seq += 1
+        try:
+            sock.send(udp.pack(udp.HEARTBEAT, self.id, self._seq, self._key))
+            deadline = time.monotonic() + min(UDP_ACK_WAIT, self.heartbeat_interval / 2)
+            while (left := deadline - time.monotonic()) > 0:
+                sock.settimeout(left)
+                data = sock.recv(udp.DATAGRAM_BYTES + 1)
+                parsed = udp.unpack_unverified(data)
+                if parsed == (udp.ACK, self.id, self._seq) and udp.authentic(data, self._key):
+                    self.heartbeats_udp += 1
+                    self.last_confirmed = time.monotonic()
+                    return True
+        except OSError:
+            pass
+        return False
+
+    def _tcp_heartbeat(self) -> None:
+        self._seq += 1
+        try:
+            reply = self.client._lease_request(self, "heartbeat", seq=self._seq)
+        except LicenseDenied as exc:
+            if time.monotonic() - self.last_confirmed > self.grace_seconds:
+                self._lose(
+                    exc.reason, f"no server answered for {self.grace_seconds} s: {exc.message}"
+                )
+            return
+        if reply.get("ok"):
+            self.heartbeats_tcp += 1
+            self.last_confirmed = time.monotonic()
+            session = self.client._session
+            if session is not None:
+                self.server = session.address
+        else:
+            self._lose(reply.get("reason", reasons.PROTOCOL_ERROR), reply.get("message", ""))
+
+    def _lose(self, reason: str, message: str) -> None:
+        if self.lost:
+            return
+        self.lost = (reason, message)
+        if self._on_lost is not None:
+            try:
+                self._on_lost(self, reason, message)
+            except Exception:  # the application's callback must not kill heartbeats
+                pass
+
+
+def _udp_socket(address: tuple[str, int]) -> Any:
+    try:
+        infos = _socket.getaddrinfo(address[0], address[1], 0, _socket.SOCK_DGRAM)
+        family, kind, proto, _, addr = infos[0]
+        sock = _socket.socket(family, kind, proto)
+        sock.connect(addr)
+        return sock
+    except (OSError, IndexError):
+        return None
+
+
+def _denied(reply: dict[str, Any]) -> LicenseDenied:
+    reason = reply.get("reason")
+    if not isinstance(reason, str) or reason not in reasons.SERVER_REASONS:
+        return LicenseDenied(reasons.PROTOCOL_ERROR, f"server sent an unknown reply: {reply!r}")
+    return LicenseDenied(reason, str(reply.get("message", "")))

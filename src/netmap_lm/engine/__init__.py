@@ -1,0 +1,1 @@
+"""Seat accounting: pure, with the clock passed in (STYLE principle 1)."""

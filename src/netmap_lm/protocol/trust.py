@@ -1,0 +1,176 @@
+"""Signed hellos and grants: the chain of SPEC §3 as bytes.
+
+Theory of operation.  The client pins the vendor public key.  In ``hello``
+the server sends its public key, the vendor-signed SERVER line that binds
+that key, and its signature over the client's fresh nonce: only the holder
+of a vendor-blessed server key can produce it, and it cannot be replayed to
+another session.  Every grant is a JSON object holding the same nonce and
+the lease terms, signed by the server key, and travels with the
+vendor-signed FEATURE line it draws a seat from.  The client checks all of
+it (:func:`verify_hello`, :func:`verify_grant`); any failure is
+``SERVER_NOT_TRUSTED``.
+
+Signed bytes are ``CONTEXT + canonical_json(object)``; the contexts keep a
+signature of one kind from being passed off as another.
+
+Imported by the client library: standard library and ``cryptography`` only.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from netmap_lm.encoding import b64u_decode, b64u_encode, canonical_json
+from netmap_lm.licensing import lines
+
+HELLO_CONTEXT = b"netmap_lm-hello-v1\n"
+GRANT_CONTEXT = b"netmap_lm-grant-v1\n"
+TOKEN_CONTEXT = b"netmap_lm-tcp-token-v1\n"
+GRANT_FIELDS = frozenset(
+    {
+        "lease",
+        "feature",
+        "version",
+        "user",
+        "host",
+        "display",
+        "pid",
+        "project",
+        "line",
+        "time",
+        "nonce",
+        "heartbeat_interval",
+        "lease_timeout",
+        "grace",
+        "key",
+    }
+)
+MS_PER_DAY = 86_400_000
+
+
+class Untrusted(Exception):
+    """The server's answer does not verify against the pinned vendor key."""
+
+
+def hello_payload(nonce: str, protocol: int, server_key: str, server_time_ms: int) -> bytes:
+    return HELLO_CONTEXT + canonical_json(
+        {"nonce": nonce, "protocol": protocol, "server_key": server_key, "time": server_time_ms}
+    )
+
+
+def grant_payload(grant: dict[str, Any]) -> bytes:
+    return GRANT_CONTEXT + canonical_json(grant)
+
+
+def lease_token(key: bytes, lease_id: str) -> str:
+    """Proof of holding a lease key, sent with TCP heartbeats and checkins.
+
+    The key itself never travels again after the grant, so a token seen on
+    the wire does not let anyone forge UDP heartbeats.
+    """
+    mac = crypto_hmac.HMAC(key, hashes.SHA256())
+    mac.update(TOKEN_CONTEXT + lease_id.encode())
+    return b64u_encode(mac.finalize()[:16])
+
+
+def _verify(key: Ed25519PublicKey, sig: Any, payload: bytes, what: str) -> None:
+    try:
+        key.verify(b64u_decode(sig), payload)
+    except (ValueError, TypeError, InvalidSignature):
+        raise Untrusted(f"{what} is not signed by the server key") from None
+
+
+def verify_hello(
+    reply: dict[str, Any], nonce: str, vendor_key: Ed25519PublicKey, protocol: int
+) -> tuple[Ed25519PublicKey, dict[str, str]]:
+    """Check a hello reply; return the server key and its SERVER line fields."""
+    from netmap_lm.licensing.keys import public_from_text
+
+    if reply.get("protocol") != protocol:
+        raise Untrusted(f"server speaks protocol {reply.get('protocol')!r}, not {protocol}")
+    server_key_text = reply.get("server_key")
+    server_line = reply.get("server_line")
+    if not isinstance(server_key_text, str) or not isinstance(server_line, str):
+        raise Untrusted("hello lacks server_key or server_line")
+    try:
+        keyword, fields = lines.tokenize(server_line)
+    except ValueError:
+        raise Untrusted("server_line is not a license line") from None
+    if keyword != "SERVER" or not lines.signature_valid(vendor_key, keyword, fields):
+        raise Untrusted("the SERVER line is not signed by the vendor key")
+    if fields.get("key") != server_key_text:
+        raise Untrusted("the vendor-signed SERVER line binds another server key")
+    try:
+        server_key = public_from_text(server_key_text)
+    except ValueError:
+        raise Untrusted("server_key is not an Ed25519 key") from None
+    server_time = reply.get("time")
+    if not isinstance(server_time, int):
+        raise Untrusted("hello lacks the server time")
+    _verify(
+        server_key,
+        reply.get("sig"),
+        hello_payload(nonce, protocol, server_key_text, server_time),
+        "hello",
+    )
+    return server_key, fields
+
+
+def verify_grant(
+    reply: dict[str, Any],
+    *,
+    nonce: str,
+    server_key: Ed25519PublicKey,
+    vendor_key: Ed25519PublicKey,
+    request: dict[str, Any],
+    hello_time_ms: int,
+) -> dict[str, Any]:
+    """Check a checkout reply against the session and the request; return the grant."""
+    grant = reply.get("grant")
+    if not isinstance(grant, dict) or set(grant) != GRANT_FIELDS:
+        raise Untrusted("grant has missing or extra fields")
+    _verify(server_key, reply.get("sig"), grant_payload(grant), "grant")
+    if grant["nonce"] != nonce:
+        raise Untrusted("grant was made for another session (nonce differs): a replay")
+    for key in ("feature", "version", "user", "host", "display", "pid", "project"):
+        if grant[key] != request.get(key):
+            raise Untrusted(f"grant {key} {grant[key]!r} is not the one requested")
+    terms = (grant["heartbeat_interval"], grant["lease_timeout"], grant["time"], grant["grace"])
+    if not all(isinstance(t, int) and not isinstance(t, bool) for t in terms):
+        raise Untrusted("grant terms are not integers")
+    if not 0 < grant["heartbeat_interval"] < grant["lease_timeout"]:
+        raise Untrusted("grant heartbeat interval and lease timeout do not make sense")
+    if not hello_time_ms - 60_000 <= grant["time"] <= hello_time_ms + MS_PER_DAY:
+        raise Untrusted("grant time is outside this session")
+    feature_line = reply.get("feature_line")
+    if not isinstance(feature_line, str):
+        raise Untrusted("grant lacks its FEATURE line")
+    try:
+        keyword, fields = lines.tokenize(feature_line)
+    except ValueError:
+        raise Untrusted("feature_line is not a license line") from None
+    if keyword != "FEATURE" or not lines.signature_valid(vendor_key, keyword, fields):
+        raise Untrusted("the FEATURE line is not signed by the vendor key")
+    if fields.get("name") != grant["feature"] or fields.get("id") != grant["line"]:
+        raise Untrusted("the FEATURE line is not the one the grant draws from")
+    if _version_key(fields.get("version", "")) < _version_key(grant["version"]):
+        raise Untrusted("the FEATURE line does not license the granted version")
+    day = time.strftime("%Y-%m-%d", time.gmtime(grant["time"] / 1000))
+    start, expires = fields.get("start", "permanent"), fields.get("expires", "")
+    if (start != "permanent" and day < start) or (expires != "permanent" and day > expires):
+        raise Untrusted("the FEATURE line is not valid on the grant's date")
+    return grant
+
+
+def _version_key(text: str) -> tuple[int, ...]:
+    try:
+        parts = tuple(int(p) for p in str(text).split("."))
+    except ValueError:
+        return (-1,)
+    return parts + (0,) * (4 - len(parts))

@@ -1,0 +1,1 @@
+"""The asyncio edge around the pure core: TCP and UDP on port 1493."""

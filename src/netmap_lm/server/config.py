@@ -1,0 +1,37 @@
+"""Everything ``netmap-lm serve`` is told, checked once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from netmap_lm import DEFAULT_PORT
+
+DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between client heartbeats
+DEFAULT_LEASE_TIMEOUT = 120.0  # seconds without heartbeat before a seat is reclaimed
+HANDSHAKE_TIMEOUT = 10.0  # seconds a new connection has to send hello
+IDLE_TIMEOUT = 600.0  # seconds a connection may stay silent; clients reconnect on demand
+MAX_OUTPUT_BYTES = 1 << 20  # bytes queued to one client before it counts as not reading
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    license_path: Path
+    state_dir: Path
+    vendor_key_path: Path
+    port: int = DEFAULT_PORT
+    bind: str = "0.0.0.0"
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    lease_timeout: float = DEFAULT_LEASE_TIMEOUT
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
+    idle_timeout: float = IDLE_TIMEOUT
+    udp: bool = True
+
+    def check(self) -> None:
+        if not 0 < self.heartbeat_interval < self.lease_timeout:
+            raise ValueError(
+                "--heartbeat-interval must be positive and below --lease-timeout "
+                f"(got {self.heartbeat_interval} and {self.lease_timeout})"
+            )
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"--port {self.port} is not a port number")

@@ -1,0 +1,176 @@
+"""The embedded SQLite lease store, with one writer thread and group commit.
+
+Theory of operation.  The event loop never touches the database.  It hands
+each change (a grant, a release) to :meth:`LeaseStore.commit` and awaits it.
+A single writer thread owns the connection: it takes every change waiting
+in its queue, applies them in one ``BEGIN IMMEDIATE`` transaction and
+commits once.  In WAL mode with ``synchronous=FULL`` the commit fsyncs the
+log, so when the futures resolve every change of the batch is durable, and
+the fsync is shared by all of them (group commit, SPEC §6): with 32 clients
+checking out at once, one fsync serves up to 32 grants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from netmap_lm.engine.seats import Lease
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS leases (
+    id TEXT PRIMARY KEY,
+    feature TEXT NOT NULL,
+    version TEXT NOT NULL,
+    user TEXT NOT NULL,
+    host TEXT NOT NULL,
+    display TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    project TEXT NOT NULL,
+    line_id TEXT NOT NULL,
+    granted_at_ms INTEGER NOT NULL,
+    key BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+MAX_BATCH = 512  # changes per transaction; bounds the time one commit holds the lock
+
+
+@dataclass(frozen=True)
+class Grant:
+    lease: Lease
+
+
+@dataclass(frozen=True)
+class Release:
+    lease_id: str
+
+
+Change = Grant | Release
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or written."""
+
+
+class LeaseStore:
+    """Leases in ``DIR/leases.db``; see the module docstring."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the lease database ({exc})") from None
+        self._queue: queue.SimpleQueue[
+            tuple[Sequence[Change], asyncio.Future[None], asyncio.AbstractEventLoop] | None
+        ] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.batches = 0  # transactions committed, for metrics and the benchmark
+        self.changes = 0
+
+    def load_leases(self) -> list[Lease]:
+        """Every lease held when the server last stopped (call before start)."""
+        rows = self._db.execute(
+            "SELECT id, feature, version, user, host, display, pid, project, line_id,"
+            " granted_at_ms, key FROM leases ORDER BY granted_at_ms"
+        ).fetchall()
+        return [Lease(*row[:10], key=bytes(row[10])) for row in rows]
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="lease-store-writer", daemon=True)
+        self._thread.start()
+
+    def commit(self, changes: Sequence[Change]) -> asyncio.Future[None]:
+        """Queue changes; the returned future resolves once they are durable."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put((changes, future, loop))
+        return future
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self._db.close()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            self._write(batch)
+            if stop:
+                return
+
+    def _write(
+        self,
+        batch: list[tuple[Sequence[Change], asyncio.Future[None], asyncio.AbstractEventLoop]],
+    ) -> None:
+        error: BaseException | None = None
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            for changes, _, _ in batch:
+                for change in changes:
+                    self._apply(change)
+            self._db.execute("COMMIT")
+            self.batches += 1
+            self.changes += sum(len(changes) for changes, _, _ in batch)
+        except sqlite3.Error as exc:
+            error = StoreError(f"{self.path}: write failed ({exc})")
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+        for _, future, loop in batch:
+            loop.call_soon_threadsafe(_settle, future, error)
+
+    def _apply(self, change: Change) -> None:
+        if isinstance(change, Grant):
+            lease = change.lease
+            self._db.execute(
+                "INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    lease.id,
+                    lease.feature,
+                    lease.version,
+                    lease.user,
+                    lease.host,
+                    lease.display,
+                    lease.pid,
+                    lease.project,
+                    lease.line_id,
+                    lease.granted_at_ms,
+                    lease.key,
+                ),
+            )
+        else:
+            self._db.execute("DELETE FROM leases WHERE id = ?", (change.lease_id,))
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
