@@ -70,7 +70,8 @@ def load_vendor_key(source: Any) -> Any:
     if len(raw) != 32:
         raise LicenseDenied(
             reasons.CONFIG_ERROR,
-            f"{where}: not an Ed25519 public key (expected a vendor.pub file or its base64url line)",
+            f"{where}: not an Ed25519 public key "
+            "(expected a vendor.pub file or its base64url line)",
         )
     return Ed25519PublicKey.from_public_bytes(raw)
 
