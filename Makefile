@@ -21,6 +21,9 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	# Byte-compile first: the environment may set PYTHONDONTWRITEBYTECODE, and an
+	# application's installed client library is byte-compiled too.
+	$(BIN)/python -m compileall -q src
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)

@@ -16,6 +16,7 @@ import click
 from netmap_lm import reasons
 from netmap_lm.cli.errors import CliError, config_error
 from netmap_lm.cli.main import Context, client_options
+from netmap_lm.cli.output import console as make_console
 from netmap_lm.reasons import LicenseDenied
 
 
@@ -168,10 +169,9 @@ def status(ctx: Context, feature: str | None) -> int:
 
 
 def _print_status(report: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = make_console()
     srv = report["server"]
     console.print(
         f"netmap_lm {srv['version']} on {srv['host']}:{srv['port']} — server key "

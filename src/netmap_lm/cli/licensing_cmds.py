@@ -14,6 +14,7 @@ import click
 from netmap_lm import reasons
 from netmap_lm.cli.errors import CliError, config_error
 from netmap_lm.cli.main import JSON_HELP
+from netmap_lm.cli.output import console as make_console
 from netmap_lm.licensing import keys, licensefile
 from netmap_lm.licensing.hostid import host_ids
 from netmap_lm.server.identity import init_state
@@ -325,10 +326,9 @@ def license_show(file: Path, as_json: bool) -> None:
             )
         )
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = make_console()
     for s in parsed.servers:
         console.print(f"SERVER {s.host} port {s.port} key {s.key[:16]}… (line {s.lineno})")
     table = Table("line", "feature", "version", "seats", "type", "start", "expires", "id")

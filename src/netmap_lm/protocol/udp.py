@@ -1,12 +1,12 @@
 """UDP heartbeat datagrams (SPEC §5): fixed size, authenticated, replay-proof.
 
-Layout (45 bytes, network byte order)::
+Layout (61 bytes, network byte order)::
 
     magic  4  b"NMH1"
     type   1  1 = heartbeat (client → server), 2 = ack (server → client)
     lease 16  lease id (the 32 hex digits of the grant, as bytes)
     seq    8  unsigned, strictly increasing per lease
-    mac   16  HMAC-SHA256(lease key, the 29 bytes above), first 16 bytes
+    mac   32  HMAC-SHA256(lease key, the 29 bytes above)
 
 The lease key is the grant's ``key``.  The server answers a heartbeat only
 when its MAC verifies and its ``seq`` is above every one seen before for
@@ -18,21 +18,22 @@ from __future__ import annotations
 
 import struct
 
-from cryptography.hazmat.primitives import constant_time, hashes
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 
 MAGIC = b"NMH1"
 HEARTBEAT = 1
 ACK = 2
-DATAGRAM_BYTES = 45
+DATAGRAM_BYTES = 61
 _HEADER = struct.Struct("!4sB16sQ")
-MAC_BYTES = 16
+MAC_BYTES = 32
 
 
 def _mac(key: bytes, header: bytes) -> bytes:
     mac = crypto_hmac.HMAC(key, hashes.SHA256())
     mac.update(header)
-    return mac.finalize()[:MAC_BYTES]
+    return mac.finalize()
 
 
 def pack(kind: int, lease_id: str, seq: int, key: bytes) -> bytes:
@@ -55,5 +56,10 @@ def unpack_unverified(data: bytes) -> tuple[int, str, int] | None:
 
 def authentic(data: bytes, key: bytes) -> bool:
     """True when the datagram's MAC verifies with ``key`` (constant time)."""
-    expected = _mac(key, data[: _HEADER.size])
-    return constant_time.bytes_eq(expected, data[_HEADER.size :])
+    mac = crypto_hmac.HMAC(key, hashes.SHA256())
+    mac.update(data[: _HEADER.size])
+    try:
+        mac.verify(data[_HEADER.size :])
+    except InvalidSignature:
+        return False
+    return True

@@ -1,0 +1,238 @@
+"""The asyncio client: the same checks as ``LicenseClient``, awaitable.
+
+An ``AsyncLicenseClient`` keeps one verified session; a lease heartbeats
+from a task on the caller's event loop over TCP (one connection serves all
+leases of the client, so there is no UDP socket to manage) and is lost, with
+``on_lost`` called, once no server has confirmed it for its grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from netmap_lm import PROTOCOL_VERSION, __version__, reasons
+from netmap_lm.client import identity
+from netmap_lm.client.addresses import format_address, parse_servers
+from netmap_lm.client.sync import _denied, load_vendor_key
+from netmap_lm.encoding import b64u_decode
+from netmap_lm.protocol import trust
+from netmap_lm.protocol.framing import MAX_LINE_BYTES
+from netmap_lm.reasons import LicenseDenied
+
+AsyncLostCallback = Callable[["AsyncLease", str, str], Any]
+
+
+class _AsyncSession:
+    def __init__(self, address: tuple[str, int], reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.address = address
+        self.reader = reader
+        self.writer = writer
+        self.nonce = os.urandom(16).hex()
+        self._next_id = 0
+        self.server_key: Any = None
+        self.server_time_ms = 0
+
+    async def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        self._next_id += 1
+        rid = message["id"] = self._next_id
+        self.writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        await self.writer.drain()
+        while True:
+            line = await self.reader.readline()
+            if not line:
+                raise ConnectionError(f"{self.address[0]} closed the connection")
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                raise trust.Untrusted("the server sent something that is not JSON") from None
+            if not isinstance(reply, dict):
+                raise trust.Untrusted("the server sent something that is not a JSON object")
+            if reply.get("id") == rid:
+                return reply
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class AsyncLicenseClient:
+    """``async with client.checkout("netmap", "5.0") as lease: ...``"""
+
+    def __init__(self, servers: str | None = None, vendor_key: Any = None, *,
+                 user: str | None = None, host: str | None = None,
+                 display: str | None = None, project: str | None = None,
+                 timeout: float = 5.0) -> None:
+        self.servers = parse_servers(servers)
+        self.vendor_key = load_vendor_key(vendor_key)
+        self.user = user or identity.current_user()
+        self.host = host or identity.current_host()
+        self.display = identity.current_display() if display is None else display
+        self.project = identity.current_project() if project is None else project
+        self.timeout = timeout
+        self._session: _AsyncSession | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connect(self) -> _AsyncSession:
+        if self._session is not None:
+            return self._session
+        untrusted, unreachable = [], []
+        for address in self.servers:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(address[0], address[1], limit=MAX_LINE_BYTES * 64),
+                    self.timeout,
+                )
+            except (OSError, TimeoutError) as exc:
+                unreachable.append(f"{format_address(address)}: {exc}")
+                continue
+            session = _AsyncSession(address, reader, writer)
+            try:
+                hello = await asyncio.wait_for(session.request(
+                    {"op": "hello", "protocol": PROTOCOL_VERSION, "nonce": session.nonce,
+                     "client": f"netmap-lm-py-async/{__version__}"}), self.timeout)
+                if not hello.get("ok"):
+                    raise trust.Untrusted(f"hello refused: {hello.get('message')}")
+                session.server_key, _ = trust.verify_hello(
+                    hello, session.nonce, self.vendor_key, PROTOCOL_VERSION)
+                session.server_time_ms = hello["time"]
+            except trust.Untrusted as exc:
+                session.close()
+                untrusted.append(f"{format_address(address)}: {exc}")
+                continue
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                session.close()
+                unreachable.append(f"{format_address(address)}: {exc}")
+                continue
+            self._session = session
+            return session
+        if untrusted:
+            raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, "; ".join(untrusted))
+        raise LicenseDenied(reasons.SERVER_UNREACHABLE, "; ".join(unreachable))
+
+    async def _request(self, message: dict[str, Any]) -> tuple[_AsyncSession, dict[str, Any]]:
+        async with self._lock:
+            for attempt in (1, 2):
+                session = await self._connect()
+                try:
+                    return session, await asyncio.wait_for(
+                        session.request(dict(message)), self.timeout)
+                except (OSError, TimeoutError, ConnectionError):
+                    session.close()
+                    self._session = None
+                    if attempt == 2:
+                        raise LicenseDenied(reasons.SERVER_UNREACHABLE,
+                                            f"lost the connection to "
+                                            f"{format_address(session.address)}") from None
+                except trust.Untrusted as exc:
+                    session.close()
+                    self._session = None
+                    raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
+        raise AssertionError("unreachable")
+
+    async def checkout(self, feature: str, version: str = "0", *,
+                       on_lost: AsyncLostCallback | None = None) -> AsyncLease:
+        request = {"op": "checkout", "feature": feature, "version": version,
+                   "user": self.user, "host": self.host, "display": self.display,
+                   "pid": os.getpid(), "project": self.project}
+        session, reply = await self._request(request)
+        if not reply.get("ok"):
+            raise _denied(reply)
+        try:
+            grant = trust.verify_grant(reply, nonce=session.nonce, server_key=session.server_key,
+                                       vendor_key=self.vendor_key, request=request,
+                                       hello_time_ms=session.server_time_ms)
+        except trust.Untrusted as exc:
+            await self.close()
+            raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
+        lease = AsyncLease(self, grant, on_lost)
+        lease._task = asyncio.get_running_loop().create_task(lease._heartbeats())
+        return lease
+
+    async def status(self, feature: str | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"op": "status"}
+        if feature:
+            message["feature"] = feature
+        _, reply = await self._request(message)
+        if not reply.get("ok"):
+            raise _denied(reply)
+        return reply
+
+    async def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> AsyncLicenseClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class AsyncLease:
+    def __init__(self, client: AsyncLicenseClient, grant: dict[str, Any],
+                 on_lost: AsyncLostCallback | None) -> None:
+        self.client = client
+        self.grant = grant
+        self.id: str = grant["lease"]
+        self.feature: str = grant["feature"]
+        self.version: str = grant["version"]
+        self._token = trust.lease_token(b64u_decode(grant["key"]), self.id)
+        self._on_lost = on_lost
+        self._task: asyncio.Task[None] | None = None
+        self.grace_seconds: int = max(grant["grace"] * 60, grant["lease_timeout"])
+        self.last_confirmed = time.monotonic()
+        self.lost: tuple[str, str] | None = None
+        self.checked_in = False
+
+    async def __aenter__(self) -> AsyncLease:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.checkin()
+
+    async def checkin(self) -> None:
+        if self.checked_in:
+            return
+        self.checked_in = True
+        if self._task is not None:
+            self._task.cancel()
+        if self.lost:
+            return
+        try:
+            _, reply = await self.client._request(
+                {"op": "checkin", "lease": self.id, "token": self._token})
+        except LicenseDenied:
+            return
+        if not reply.get("ok") and reply.get("reason") != reasons.LEASE_UNKNOWN:
+            raise _denied(reply)
+
+    async def _heartbeats(self) -> None:
+        seq = int(time.time() * 1000)
+        while not self.lost:
+            await asyncio.sleep(self.grant["heartbeat_interval"])
+            seq += 1
+            try:
+                _, reply = await self.client._request(
+                    {"op": "heartbeat", "lease": self.id, "token": self._token, "seq": seq})
+            except LicenseDenied as exc:
+                if time.monotonic() - self.last_confirmed > self.grace_seconds:
+                    await self._lose(exc.reason, exc.message)
+                continue
+            if reply.get("ok"):
+                self.last_confirmed = time.monotonic()
+            else:
+                await self._lose(reply.get("reason", reasons.PROTOCOL_ERROR),
+                                 reply.get("message", ""))
+
+    async def _lose(self, reason: str, message: str) -> None:
+        self.lost = (reason, message)
+        if self._on_lost is not None:
+            result = self._on_lost(self, reason, message)
+            if asyncio.iscoroutine(result):
+                await result

@@ -1,0 +1,231 @@
+"""Pure seat accounting: every rule with an injected clock, no sockets."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netmap_lm import reasons
+from netmap_lm.engine.seats import CheckoutRequest, Denial, Lease, SeatEngine
+from netmap_lm.licensing.licensefile import FeatureLine
+
+TODAY = date(2026, 11, 28)
+
+
+def line(name: str = "netmap", version: str = "5.0", seats: int | None = 3, *,
+         start: date | None = None, expires: date | None = None, id: str | None = None,
+         ) -> FeatureLine:
+    return FeatureLine(name=name, version=version, seats=seats, type="floating", start=start,
+                       expires=expires, id=id or f"{name}-{version}-{seats}-{expires}",
+                       text="", lineno=1)
+
+
+def request(feature: str = "netmap", version: str = "5.0", user: str = "ann") -> CheckoutRequest:
+    return CheckoutRequest(feature, version, user, "ws1")
+
+
+class Engine:
+    """A SeatEngine with a hand-driven clock."""
+
+    def __init__(self, *lines: FeatureLine, timeout: float = 10.0, invalid: tuple = ()) -> None:
+        self.now = 0.0
+        self.engine = SeatEngine(lines, lease_timeout=timeout, invalid_names=invalid)
+
+    def checkout(self, req: CheckoutRequest | None = None, today: date = TODAY) -> Lease | Denial:
+        return self.engine.checkout(req or request(), lease_id=os.urandom(16).hex(),
+                                    key=b"k" * 32, now=self.now, wall_ms=0, today=today)
+
+
+def reason(result: object) -> str:
+    assert isinstance(result, Denial), result
+    return result.reason
+
+
+def test_grants_up_to_the_seat_count_then_refuses():
+    e = Engine(line(seats=3))
+    assert all(isinstance(e.checkout(), Lease) for _ in range(3))
+    denial = e.checkout()
+    assert reason(denial) == reasons.SEATS_EXHAUSTED
+    assert "all 3 seats" in denial.message
+
+
+def test_checkin_frees_the_seat():
+    e = Engine(line(seats=1))
+    lease = e.checkout()
+    assert isinstance(lease, Lease)
+    assert e.engine.checkin(lease.id) is lease
+    assert isinstance(e.checkout(), Lease)
+
+
+def test_unknown_feature_and_invalid_only_lines():
+    assert reason(Engine(line()).checkout(request("other"))) == reasons.NO_SUCH_FEATURE
+    e = Engine(line(), invalid=("broken",))
+    assert reason(e.checkout(request("broken"))) == reasons.LICENSE_INVALID
+
+
+def test_version_above_the_licensed_one_is_refused():
+    e = Engine(line(version="5.0"))
+    denial = e.checkout(request(version="5.1"))
+    assert reason(denial) == reasons.VERSION_NOT_LICENSED
+    assert "licensed up to 5.0" in denial.message
+    assert isinstance(e.checkout(request(version="4.9")), Lease)
+    assert isinstance(e.checkout(request(version="5")), Lease)
+
+
+def test_versions_compare_as_numbers_not_text():
+    e = Engine(line(version="5.10"))
+    assert isinstance(e.checkout(request(version="5.9")), Lease)
+
+
+def test_dates():
+    expired = Engine(line(expires=TODAY - timedelta(days=1)))
+    assert reason(expired.checkout()) == reasons.EXPIRED
+    future = Engine(line(start=TODAY + timedelta(days=1)))
+    assert reason(future.checkout()) == reasons.NOT_YET_VALID
+    last_day = Engine(line(start=TODAY, expires=TODAY))
+    assert isinstance(last_day.checkout(), Lease)
+
+
+def test_lines_of_one_name_add_up():
+    e = Engine(line(seats=2, id="a"), line(seats=3, id="b"))
+    leases = [e.checkout() for _ in range(5)]
+    assert all(isinstance(x, Lease) for x in leases)
+    assert reason(e.checkout()) == reasons.SEATS_EXHAUSTED
+    assert e.engine.in_use("netmap") == 5
+    assert e.engine.seats("netmap", TODAY) == 5
+
+
+def test_a_lease_draws_from_the_lowest_sufficient_version():
+    e = Engine(line(version="6.0", seats=1, id="v6"), line(version="5.0", seats=1, id="v5"))
+    first = e.checkout(request(version="5.0"))
+    assert isinstance(first, Lease) and first.line_id == "v5"
+    # The v6 seat is still there for whoever needs 6.0.
+    second = e.checkout(request(version="6.0"))
+    assert isinstance(second, Lease) and second.line_id == "v6"
+
+
+def test_expired_line_does_not_count_but_current_one_does():
+    e = Engine(line(seats=5, expires=TODAY - timedelta(days=1), id="old"), line(seats=1, id="new"))
+    assert isinstance(e.checkout(), Lease)
+    assert reason(e.checkout()) == reasons.SEATS_EXHAUSTED
+
+
+def test_uncounted_never_runs_out():
+    e = Engine(line(seats=None))
+    assert all(isinstance(e.checkout(), Lease) for _ in range(100))
+    assert e.engine.seats("netmap", TODAY) is None
+
+
+def test_lease_without_heartbeat_is_reclaimed_after_the_timeout():
+    e = Engine(line(seats=1), timeout=10)
+    lease = e.checkout()
+    e.now = 9.9
+    assert e.engine.expire(e.now) == []
+    e.now = 10.1
+    assert [x.id for x in e.engine.expire(e.now)] == [lease.id]
+    assert isinstance(e.checkout(), Lease)
+
+
+def test_heartbeat_extends_the_lease():
+    e = Engine(line(seats=1), timeout=10)
+    lease = e.checkout()
+    e.now = 8
+    e.engine.heartbeat(lease.id, now=e.now)
+    e.now = 15
+    assert e.engine.expire(e.now) == []
+    assert e.engine.expire(18.5) != []
+
+
+def test_udp_sequence_numbers_must_increase():
+    e = Engine(line())
+    lease = e.checkout()
+    assert isinstance(e.engine.heartbeat(lease.id, now=1, seq=5), Lease)
+    assert reason(e.engine.heartbeat(lease.id, now=2, seq=5)) == reasons.PROTOCOL_ERROR
+    assert reason(e.engine.heartbeat(lease.id, now=2, seq=4)) == reasons.PROTOCOL_ERROR
+    assert isinstance(e.engine.heartbeat(lease.id, now=2, seq=6), Lease)
+
+
+def test_unknown_lease():
+    e = Engine(line())
+    assert reason(e.engine.checkin("0" * 32)) == reasons.LEASE_UNKNOWN
+    assert reason(e.engine.heartbeat("0" * 32, now=0)) == reasons.LEASE_UNKNOWN
+
+
+def test_restore_after_restart_keeps_the_seat_and_gives_a_fresh_timeout():
+    first = Engine(line(seats=1), timeout=10)
+    lease = first.checkout()
+    restarted = Engine(line(seats=1), timeout=10)
+    restarted.now = 1000.0
+    assert restarted.engine.restore(lease, now=restarted.now)
+    assert reason(restarted.checkout()) == reasons.SEATS_EXHAUSTED
+    assert restarted.engine.expire(1005.0) == []
+    assert not restarted.engine.restore(lease, now=1000.0)  # never counted twice
+
+
+def test_restore_refuses_a_lease_whose_line_is_gone():
+    lease = Engine(line(id="gone")).checkout()
+    assert not Engine(line(id="other")).engine.restore(lease, now=0)
+
+
+# -- property: exact seat counts under any interleaving -----------------------------
+
+ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("checkout"), st.sampled_from(["a", "b"]), st.sampled_from(["4.0", "5.0", "6.0"])),
+        st.tuples(st.just("checkin"), st.integers(0, 50), st.just("")),
+        st.tuples(st.just("heartbeat"), st.integers(0, 50), st.just("")),
+        st.tuples(st.just("advance"), st.integers(0, 8), st.just("")),
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ACTIONS, st.integers(1, 4), st.integers(1, 4))
+def test_grants_never_exceed_seats_and_freed_seats_are_granted_again(actions, seats_a, seats_b):
+    lines = [line("a", "5.0", seats_a, id="a5"), line("a", "6.0", 1, id="a6"),
+             line("b", "5.0", seats_b, id="b5")]
+    limits = {"a5": seats_a, "a6": 1, "b5": seats_b}
+    e = Engine(*lines, timeout=10)
+    granted: list[str] = []
+    for kind, arg, version in actions:
+        if kind == "checkout":
+            result = e.checkout(request(arg, version))
+            if isinstance(result, Lease):
+                granted.append(result.id)
+            else:
+                # A refusal for seats means every line that could serve is full.
+                if result.reason == reasons.SEATS_EXHAUSTED:
+                    usable = [ln for ln in lines if ln.name == arg
+                              and tuple(map(int, ln.version.split("."))) >= tuple(
+                                  map(int, version.split(".")))]
+                    assert all(
+                        sum(1 for x in e.engine.leases.values() if x.line_id == ln.id)
+                        == limits[ln.id] for ln in usable
+                    )
+                    # Free one of them: the very next checkout must succeed.
+                    victim = next(x for x in e.engine.leases.values()
+                                  if x.line_id in {ln.id for ln in usable})
+                    e.engine.checkin(victim.id)
+                    assert isinstance(e.checkout(request(arg, version)), Lease)
+                else:
+                    assert result.reason == reasons.VERSION_NOT_LICENSED
+        elif kind in ("checkin", "heartbeat") and granted:
+            lease_id = granted[arg % len(granted)]
+            if kind == "checkin":
+                e.engine.checkin(lease_id)
+            else:
+                e.engine.heartbeat(lease_id, now=e.now)
+        elif kind == "advance":
+            e.now += arg
+            e.engine.expire(e.now)
+        per_line: dict[str, int] = {}
+        for lease in e.engine.leases.values():
+            per_line[lease.line_id] = per_line.get(lease.line_id, 0) + 1
+        for line_id, count in per_line.items():
+            assert count <= limits[line_id]
+        assert e.engine.in_use("a") <= seats_a + 1
+        assert e.engine.in_use("b") <= seats_b
