@@ -132,7 +132,7 @@ class LicenseFileError(ValueError):
     """The file as a whole cannot be used (unreadable); the message names it."""
 
 
-def read(path: Path | str, vendor_key: Ed25519PublicKey) -> LicenseFile:
+def read(path: Path | str, vendor_key: Ed25519PublicKey | None) -> LicenseFile:
     """Read and verify a license file; per-line problems are collected, not raised."""
     try:
         text = Path(path).read_text(encoding="utf-8")

@@ -84,7 +84,11 @@ class LeaseStore:
             "SELECT id, feature, version, user, host, display, pid, project, line_id,"
             " granted_at_ms, key FROM leases ORDER BY granted_at_ms"
         ).fetchall()
-        return [Lease(*row[:10], key=bytes(row[10])) for row in rows]
+        return [
+            Lease(id=r[0], feature=r[1], version=r[2], user=r[3], host=r[4], display=r[5],
+                  pid=r[6], project=r[7], line_id=r[8], granted_at_ms=r[9], key=bytes(r[10]))
+            for r in rows
+        ]
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="lease-store-writer", daemon=True)
