@@ -55,6 +55,7 @@ class Lease:
     key: bytes  # per-lease HMAC key for heartbeats (SPEC §5)
     last_seen: float = 0.0  # monotonic; for the timeout
     seq: int = 0  # highest heartbeat sequence number accepted
+    handle: int = 0  # small number for people (lmstat, remove); new after a restart
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class SeatEngine:
         self._invalid_names = frozenset(invalid_names) - set(self._pools)
         self._by_line = {p.line.id: p for pools in self._pools.values() for p in pools}
         self.leases: dict[str, Lease] = {}
+        self._last_handle = 0
 
     # -- decisions ---------------------------------------------------------
 
@@ -230,6 +232,8 @@ class SeatEngine:
     # -- bookkeeping ------------------------------------------------------------
 
     def _add(self, lease: Lease, pool: _Pool) -> None:
+        self._last_handle += 1
+        lease.handle = self._last_handle
         self.leases[lease.id] = lease
         pool.leases.add(lease.id)
 

@@ -476,6 +476,7 @@ def _line_view(line: licensefile.FeatureLine) -> dict[str, Any]:
 def _lease_view(lease: Lease) -> dict[str, Any]:
     return {
         "lease": lease.id,
+        "handle": lease.handle,
         "user": lease.user,
         "host": lease.host,
         "display": lease.display,
