@@ -229,3 +229,23 @@ def test_grants_never_exceed_seats_and_freed_seats_are_granted_again(actions, se
             assert count <= limits[line_id]
         assert e.engine.in_use("a") <= seats_a + 1
         assert e.engine.in_use("b") <= seats_b
+
+
+def test_clock_set_back_refuses_time_limited_lines_but_not_permanent_ones():
+    e = Engine(line("dated", expires=TODAY + timedelta(days=30)), line("forever"))
+    tampered = {"lease_id": "a" * 32, "key": b"k", "now": 0, "wall_ms": 0, "today": TODAY,
+                "clock_tampered": True}
+    assert reason(e.engine.checkout(request("dated"), **tampered)) == reasons.CLOCK_TAMPERED
+    assert isinstance(e.engine.checkout(request("forever"), **tampered), Lease)
+
+
+def test_clock_guard():
+    from netmap_lm.engine.clockguard import ClockGuard
+
+    guard = ClockGuard(latest_ms=10_000_000, tolerance_ms=1000)
+    assert not guard.observe(10_000_500)
+    assert not guard.observe(10_000_000)  # back, but within tolerance
+    assert guard.observe(9_000_000)  # two days, say, back
+    assert guard.tampered
+    assert not guard.observe(10_000_600)  # the clock is right again
+    assert guard.latest_ms == 10_000_600

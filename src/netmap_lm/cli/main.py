@@ -73,7 +73,7 @@ def cli(ctx: click.Context, server: str | None, vendor_key: str | None, as_json:
 
 
 def _register() -> None:
-    from netmap_lm.cli import client_cmds, licensing_cmds, serve_cmd
+    from netmap_lm.cli import admin_cmds, client_cmds, licensing_cmds, report_cmd, serve_cmd
 
     cli.add_command(licensing_cmds.vendor)
     cli.add_command(licensing_cmds.server)
@@ -83,6 +83,11 @@ def _register() -> None:
     cli.add_command(client_cmds.checkout)
     cli.add_command(client_cmds.run)
     cli.add_command(client_cmds.status)
+    cli.add_command(admin_cmds.remove)
+    cli.add_command(admin_cmds.reread)
+    cli.add_command(admin_cmds.shutdown)
+    cli.add_command(admin_cmds.audit)
+    cli.add_command(report_cmd.report)
 
 
 _register()

@@ -11,9 +11,19 @@ import click
 
 from netmap_lm import DEFAULT_PORT
 from netmap_lm.cli.errors import config_error
+from netmap_lm.engine.clockguard import DEFAULT_TOLERANCE_MS
+from netmap_lm.server.budgets import (
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_ADDRESS,
+    REQUEST_BURST,
+    REQUESTS_PER_SECOND,
+    Limits,
+)
 from netmap_lm.server.config import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_LEASE_TIMEOUT,
+    HANDSHAKE_TIMEOUT,
+    IDLE_TIMEOUT,
     ServerConfig,
 )
 
@@ -58,6 +68,24 @@ Stop with Ctrl-C; held leases are kept for the next start.
     "--vendor-key", "vendor_key", metavar="PUB", help="vendor.pub the license is signed with."
 )
 @click.option("--no-udp", is_flag=True, help="Do not listen for UDP heartbeats.")
+@click.option("--allow", "allow", multiple=True, metavar="CIDR",
+              help="Client network allowed to connect (repeatable; default: all).")
+@click.option("--tls-cert", type=_PATH, help="TLS certificate (PEM); plain and TLS share the port.")
+@click.option("--tls-key", type=_PATH, help="TLS private key (PEM).")
+@click.option("--admin-loopback", is_flag=True,
+              help="Admin operations from loopback need no credential.")
+@click.option("--handshake-timeout", type=float, default=HANDSHAKE_TIMEOUT, show_default=True,
+              help="Seconds a new connection has to send hello.")
+@click.option("--idle-timeout", type=float, default=IDLE_TIMEOUT, show_default=True,
+              help="Seconds a silent connection is kept.")
+@click.option("--rate-limit", type=float, default=REQUESTS_PER_SECOND, show_default=True,
+              help="Requests per second per client address (0: no limit).")
+@click.option("--max-connections", type=int, default=MAX_CONNECTIONS, show_default=True,
+              help="Open connections in total.")
+@click.option("--max-connections-per-address", type=int, default=MAX_CONNECTIONS_PER_ADDRESS,
+              show_default=True, help="Open connections from one address.")
+@click.option("--clock-tolerance", type=float, default=DEFAULT_TOLERANCE_MS / 3_600_000,
+              show_default=True, help="Hours the clock may go back before CLOCK_TAMPERED.")
 @click.option("--demo", is_flag=True, help="Create demo keys and license; print what to try.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 @click.pass_context
@@ -71,6 +99,16 @@ def serve(
     lease_timeout: float,
     vendor_key: str | None,
     no_udp: bool,
+    allow: tuple[str, ...],
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    admin_loopback: bool,
+    handshake_timeout: float,
+    idle_timeout: float,
+    rate_limit: float,
+    max_connections: int,
+    max_connections_per_address: int,
+    clock_tolerance: float,
     demo: bool,
     verbose: bool,
 ) -> None:
@@ -102,6 +140,19 @@ def serve(
         heartbeat_interval=heartbeat_interval,
         lease_timeout=lease_timeout,
         udp=not no_udp,
+        allow=allow,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        admin_loopback=admin_loopback,
+        handshake_timeout=handshake_timeout,
+        idle_timeout=idle_timeout,
+        limits=Limits(
+            max_connections=max_connections,
+            max_per_address=max_connections_per_address,
+            requests_per_second=rate_limit,
+            request_burst=max(REQUEST_BURST, rate_limit * 5),
+        ),
+        clock_tolerance_ms=int(clock_tolerance * 3_600_000),
     )
     try:
         config.check()
@@ -114,6 +165,7 @@ def _run(config: ServerConfig) -> None:
     from netmap_lm.server.app import LicenseServer, StartupError
     from netmap_lm.store.sqlite import StoreError
 
+    _raise_file_limit()
     try:
         server = LicenseServer(config)
     except (StartupError, StoreError) as exc:
@@ -139,3 +191,15 @@ def _run(config: ServerConfig) -> None:
         uvloop.run(main())
     except ImportError:
         asyncio.run(main())
+
+
+def _raise_file_limit() -> None:
+    """Every connection is a file descriptor: use all the kernel allows us."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass

@@ -99,6 +99,7 @@ class LicenseClient:
         self.timeout = timeout
         self._session: Session | None = None
         self._lock = _thread.allocate_lock()
+        self._leases: list[Lease] = []  # checked out and not yet checked in
 
     # -- sessions ---------------------------------------------------------------
 
@@ -120,13 +121,19 @@ class LicenseClient:
             raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, "; ".join(untrusted))
         raise LicenseDenied(reasons.SERVER_UNREACHABLE, "; ".join(unreachable))
 
-    def _request(self, message: dict[str, Any]) -> tuple[Session, dict[str, Any]]:
-        """Send on the current session; on a broken one, reconnect once and resend."""
+    def _request(
+        self, message: dict[str, Any] | Callable[[Session], dict[str, Any]]
+    ) -> tuple[Session, dict[str, Any]]:
+        """Send on the current session; on a broken one, reconnect once and resend.
+
+        ``message`` may be a function of the session, for fields bound to its
+        nonce (lease tokens, admin proofs)."""
         with self._lock:
             for attempt in (1, 2):
                 session = self._connect()
                 try:
-                    return session, session.request(dict(message))
+                    body = message(session) if callable(message) else dict(message)
+                    return session, session.request(body)
                 except SessionError:
                     self._session = None
                     if attempt == 2:
@@ -145,6 +152,9 @@ class LicenseClient:
             self._session = None
 
     def close(self) -> None:
+        """Check in every lease still held, then close the connection."""
+        for lease in list(self._leases):
+            lease.checkin()
         with self._lock:
             self._drop()
 
@@ -192,9 +202,11 @@ class LicenseClient:
                 hello_time_ms=session.server_time_ms,
             )
         except trust.Untrusted as exc:
-            self.close()
+            with self._lock:
+                self._drop()
             raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
         lease = Lease(self, grant, reply.get("feature_line", ""), session.address, on_lost)
+        self._leases.append(lease)
         if heartbeat:
             lease._start_heartbeats()
         return lease
@@ -205,6 +217,24 @@ class LicenseClient:
         if feature:
             message["feature"] = feature
         _, reply = self._request(message)
+        if not reply.get("ok"):
+            raise _denied(reply)
+        return reply
+
+    def admin(self, op: str, admin_key: bytes | None = None, **fields: Any) -> dict[str, Any]:
+        """An admin operation (``remove``, ``reread``, ``shutdown``, ``audit``).
+
+        ``admin_key`` is the server's admin credential (``read_admin_token``);
+        without it only a server started with ``--admin-loopback`` accepts.
+        Raises :class:`LicenseDenied` (e.g. ``ADMIN_REQUIRED``) on refusal."""
+
+        def build(session: Session) -> dict[str, Any]:
+            body: dict[str, Any] = {"op": op, **fields}
+            if admin_key is not None:
+                body["admin"] = trust.admin_proof(admin_key, session.nonce)
+            return body
+
+        _, reply = self._request(build)
         if not reply.get("ok"):
             raise _denied(reply)
         return reply
@@ -265,6 +295,8 @@ class Lease:
             return
         self.checked_in = True
         self._stop_heartbeats()
+        if self in self.client._leases:
+            self.client._leases.remove(self)
         if self.lost:
             return
         try:

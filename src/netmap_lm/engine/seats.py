@@ -56,6 +56,10 @@ class Lease:
     last_seen: float = 0.0  # monotonic; for the timeout
     seq: int = 0  # highest heartbeat sequence number accepted
     handle: int = 0  # small number for people (lmstat, remove); new after a restart
+    # False after a restart until the holder re-asserts the lease over TCP with its
+    # current sequence number: the replay floor is not persisted, so until then a
+    # UDP heartbeat captured before the restart could be replayed (SPEC §5).
+    udp_ready: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,10 +112,12 @@ class SeatEngine:
         now: float,
         wall_ms: int,
         today: date,
+        clock_tampered: bool = False,
     ) -> Lease | Denial:
         """Grant a seat or say why not.  ``lease_id`` and ``key`` come from the
-        caller (randomness is I/O too)."""
-        pool_or_denial = self._choose_pool(request, today)
+        caller (randomness is I/O too).  With ``clock_tampered`` (see
+        ``clockguard.py``) only lines without dates can serve."""
+        pool_or_denial = self._choose_pool(request, today, clock_tampered)
         if isinstance(pool_or_denial, Denial):
             return pool_or_denial
         lease = Lease(
@@ -131,7 +137,9 @@ class SeatEngine:
         self._add(lease, pool_or_denial)
         return lease
 
-    def _choose_pool(self, request: CheckoutRequest, today: date) -> _Pool | Denial:
+    def _choose_pool(
+        self, request: CheckoutRequest, today: date, clock_tampered: bool = False
+    ) -> _Pool | Denial:
         name = request.feature
         pools = self._pools.get(name)
         if not pools:
@@ -149,6 +157,14 @@ class SeatEngine:
                 reasons.VERSION_NOT_LICENSED,
                 f"{name} version {request.version} requested; licensed up to {highest}",
             )
+        if clock_tampered:
+            pools = [p for p in pools if p.line.start is None and p.line.expires is None]
+            if not pools:
+                return Denial(
+                    reasons.CLOCK_TAMPERED,
+                    f"the server clock was set back; {name} is time-limited and refused "
+                    "until the clock is right",
+                )
         current = [p for p in pools if _covers(p.line, today)]
         if not current:
             if any(p.line.expires and p.line.expires < today for p in pools):
@@ -193,13 +209,28 @@ class SeatEngine:
             self._remove(lease)
         return expired
 
-    def restore(self, lease: Lease, *, now: float) -> bool:
-        """Take back a lease persisted before a restart; its holder gets a full
-        timeout to come back.  False when its license line is gone or full."""
-        pool = self._by_line.get(lease.line_id)
-        if pool is None or lease.id in self.leases or not pool.has_free_seat():
+    def restore(self, lease: Lease, *, now: float | None, today: date | None = None) -> bool:
+        """Take back a lease persisted before a restart (its holder gets a full
+        timeout from ``now`` to come back) or held before a reread (``now=None``
+        keeps its timing).  It keeps its license line when that line is still
+        there with a free seat; else, given ``today``, it moves to any line that
+        could grant it now.  False when none can: the lease is revoked."""
+        if lease.id in self.leases:
             return False
-        lease.last_seen = now
+        pool = self._by_line.get(lease.line_id)
+        if pool is None or not pool.has_free_seat():
+            if today is None:
+                return False
+            request = CheckoutRequest(lease.feature, lease.version, lease.user, lease.host,
+                                      lease.display, lease.pid, lease.project)
+            chosen = self._choose_pool(request, today)
+            if isinstance(chosen, Denial):
+                return False
+            pool = chosen
+            lease.line_id = pool.line.id
+        if now is not None:
+            lease.last_seen = now
+            lease.udp_ready = False
         self._add(lease, pool)
         return True
 
@@ -232,8 +263,11 @@ class SeatEngine:
     # -- bookkeeping ------------------------------------------------------------
 
     def _add(self, lease: Lease, pool: _Pool) -> None:
-        self._last_handle += 1
-        lease.handle = self._last_handle
+        if lease.handle == 0:
+            self._last_handle += 1
+            lease.handle = self._last_handle
+        else:
+            self._last_handle = max(self._last_handle, lease.handle)
         self.leases[lease.id] = lease
         pool.leases.add(lease.id)
 

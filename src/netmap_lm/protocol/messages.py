@@ -49,6 +49,11 @@ def _text(obj: dict[str, Any], key: str, *, required: bool = True, default: str 
         raise ProtocolViolation(f"field {key!r} must be a string")
     if len(value) > MAX_TEXT_CHARS:
         raise ProtocolViolation(f"field {key!r} longer than {MAX_TEXT_CHARS} characters")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800"): not text, cannot be signed
+            raise ProtocolViolation(f"field {key!r} is not valid Unicode text") from None
     return value
 
 
@@ -172,8 +177,79 @@ class Status:
         return cls(rid, feature)
 
 
-Request = Hello | Checkout | Checkin | Heartbeat | Status
-REQUEST_TYPES: dict[str, Any] = {t.op: t for t in (Hello, Checkout, Checkin, Heartbeat, Status)}
+def _admin(obj: dict[str, Any]) -> str:
+    return _text(obj, "admin", required=False)
+
+
+@dataclass(frozen=True)
+class Remove:
+    """Admin: free a seat, by ``lease`` or by ``feature`` + ``user`` + ``host``."""
+
+    op: ClassVar[str] = "remove"
+    id: RequestId
+    admin: str
+    lease: str
+    feature: str
+    user: str
+    host: str
+
+    @classmethod
+    def parse(cls, rid: RequestId, obj: dict[str, Any]) -> Remove:
+        lease = _hex(obj, "lease", LEASE_HEX_CHARS) if obj.get("lease") is not None else ""
+        feature = _text(obj, "feature", required=False)
+        user = _text(obj, "user", required=False)
+        host = _text(obj, "host", required=False)
+        if not lease and not (feature and user and host):
+            raise ProtocolViolation("give 'lease', or 'feature', 'user' and 'host'")
+        return cls(rid, _admin(obj), lease, feature, user, host)
+
+
+@dataclass(frozen=True)
+class Reread:
+    """Admin: reload the license file; held leases are kept where they still fit."""
+
+    op: ClassVar[str] = "reread"
+    id: RequestId
+    admin: str
+
+    @classmethod
+    def parse(cls, rid: RequestId, obj: dict[str, Any]) -> Reread:
+        return cls(rid, _admin(obj))
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """Admin: stop the server cleanly; held leases are kept for the next start."""
+
+    op: ClassVar[str] = "shutdown"
+    id: RequestId
+    admin: str
+
+    @classmethod
+    def parse(cls, rid: RequestId, obj: dict[str, Any]) -> Shutdown:
+        return cls(rid, _admin(obj))
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Admin: the abuse monitor's findings."""
+
+    op: ClassVar[str] = "audit"
+    id: RequestId
+    admin: str
+
+    @classmethod
+    def parse(cls, rid: RequestId, obj: dict[str, Any]) -> Audit:
+        return cls(rid, _admin(obj))
+
+
+Request = Hello | Checkout | Checkin | Heartbeat | Status | Remove | Reread | Shutdown | Audit
+AdminRequest = Remove | Reread | Shutdown | Audit
+REQUEST_TYPES: dict[str, Any] = {
+    t.op: t
+    for t in (Hello, Checkout, Checkin, Heartbeat, Status, Remove, Reread, Shutdown, Audit)
+}
+ADMIN_TYPES = (Remove, Reread, Shutdown, Audit)
 
 
 def parse_request(line: bytes) -> Request:

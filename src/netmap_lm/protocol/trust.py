@@ -32,6 +32,7 @@ from netmap_lm.licensing import lines
 HELLO_CONTEXT = b"netmap_lm-hello-v1\n"
 GRANT_CONTEXT = b"netmap_lm-grant-v1\n"
 TOKEN_CONTEXT = b"netmap_lm-tcp-token-v1\n"
+ADMIN_CONTEXT = b"netmap_lm-admin-v1\n"
 GRANT_FIELDS = frozenset(
     {
         "lease",
@@ -77,6 +78,17 @@ def lease_token(key: bytes, lease_id: str) -> str:
     mac = crypto_hmac.HMAC(key, hashes.SHA256())
     mac.update(TOKEN_CONTEXT + lease_id.encode())
     return b64u_encode(mac.finalize()[:16])
+
+
+def admin_proof(admin_key: bytes, nonce: str) -> str:
+    """Proof of holding the admin credential, bound to one session's nonce.
+
+    The credential itself never travels, and a proof seen on the wire is
+    worthless in any other session.
+    """
+    mac = crypto_hmac.HMAC(admin_key, hashes.SHA256())
+    mac.update(ADMIN_CONTEXT + nonce.encode())
+    return b64u_encode(mac.finalize())
 
 
 def _verify(key: Ed25519PublicKey, sig: Any, payload: bytes, what: str) -> None:

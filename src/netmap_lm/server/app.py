@@ -1,4 +1,4 @@
-"""The license server: asyncio TCP and UDP around the pure engine.
+"""The license server: the operations, around the pure engine.
 
 Theory of operation.  One event loop owns the :class:`SeatEngine`, so every
 decision about seats is taken by one thread, in order, and seat counts are
@@ -8,6 +8,9 @@ answered only when the store says it is durable (group commit, see
 the client sees the connection close.  A timer reclaims leases whose
 heartbeats stopped.  Restarting on the same state directory restores the
 held leases, each with a fresh timeout for its holder to come back.
+
+``tcp.py`` and ``heartbeats.py`` move bytes; this module decides.  Every
+operation takes the peer's address for the abuse monitor and the log.
 """
 
 from __future__ import annotations
@@ -18,24 +21,31 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, cast
+from datetime import UTC, date, datetime
+from typing import Any
 
 from cryptography.hazmat.primitives import constant_time
 
 from netmap_lm import PROTOCOL_VERSION, __version__, reasons
 from netmap_lm.encoding import b64u_encode
+from netmap_lm.engine.clockguard import ClockGuard
 from netmap_lm.engine.seats import CheckoutRequest, Denial, Lease, SeatEngine
 from netmap_lm.licensing import keys, licensefile
-from netmap_lm.protocol import messages, trust, udp
-from netmap_lm.protocol.connection import Reply, ServerConnection
-from netmap_lm.server.config import MAX_OUTPUT_BYTES, ServerConfig
+from netmap_lm.protocol import messages, trust
+from netmap_lm.server.abuse import AbuseMonitor, Finding
+from netmap_lm.server.access import AllowList, is_loopback
+from netmap_lm.server.admin import ensure_admin_token, read_admin_token
+from netmap_lm.server.budgets import AddressBudgets
+from netmap_lm.server.config import ServerConfig
 from netmap_lm.server.identity import load_identity
-from netmap_lm.store.sqlite import Grant, LeaseStore, Release
+from netmap_lm.store.sqlite import Change, LeaseStore, Meta, Release
 
 log = logging.getLogger("netmap_lm.server")
 
 LEASE_DB = "leases.db"
+LATEST_TIME = "latest_wall_ms"  # meta row for the clock guard
+LATEST_TIME_EVERY = 60.0  # seconds between saves of the latest wall time
+REVOKED_MEMORY = 4096  # removed/revoked lease ids remembered to tell their holders why
 
 
 class StartupError(Exception):
@@ -57,66 +67,75 @@ class LicenseServer:
         self.counters: Counter[str] = Counter()
         self.started_at = wall()
         try:
-            vendor_key = keys.read_public(config.vendor_key_path)
+            self.vendor_key = keys.read_public(config.vendor_key_path)
             self.identity = load_identity(config.state_dir)
-            self.license = licensefile.read(config.license_path, vendor_key)
-        except (keys.KeyFileError, licensefile.LicenseFileError) as exc:
+            self.admin_key = read_admin_token(ensure_admin_token(config.state_dir))
+            self.allow = AllowList(config.allow)
+        except (keys.KeyFileError, ValueError) as exc:
             raise StartupError(str(exc)) from None
-        for problem in self.license.problems:
-            log.warning("%s (this line is not served)", problem)
-        server_line = self.license.server_for_key(self.identity.public_text)
+        self.license, self.server_line, self.engine = self._load_license()
+        self.store = LeaseStore(config.state_dir / LEASE_DB)
+        latest = self.store.load_meta(LATEST_TIME)
+        self.clock_guard = ClockGuard(int(latest) if latest else None, config.clock_tolerance_ms)
+        self.budgets = AddressBudgets(config.limits)
+        self.abuse = AbuseMonitor()
+        self.revoked: dict[str, str] = {}
+        self.port = config.port
+        self.tls_context = _tls_context(config) if config.tls_cert else None
+        self._listeners: list[Any] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.sessions: set[Any] = set()
+        self._stopped = asyncio.Event()
+
+    def _load_license(self) -> tuple[licensefile.LicenseFile, licensefile.ServerLine, SeatEngine]:
+        path = self.config.license_path
+        try:
+            license = licensefile.read(path, self.vendor_key)
+        except licensefile.LicenseFileError as exc:
+            raise StartupError(str(exc)) from None
+        server_line = license.server_for_key(self.identity.public_text)
         if server_line is None:
             raise StartupError(
-                f"{config.license_path}: no valid SERVER line for this server's key "
+                f"{path}: no valid SERVER line for this server's key "
                 f"{self.identity.public_text} (fingerprint {self.identity.fingerprint}); "
                 "send that key to your vendor for a license issued to this server"
             )
-        self.server_line = server_line
-        self.engine = SeatEngine(
-            self.license.features,
-            lease_timeout=config.lease_timeout,
-            invalid_names={p.feature for p in self.license.problems if p.feature},
+        for problem in license.problems:
+            log.warning("%s (this line is not served)", problem)
+        engine = SeatEngine(
+            license.features,
+            lease_timeout=self.config.lease_timeout,
+            invalid_names={p.feature for p in license.problems if p.feature},
         )
-        self.store = LeaseStore(config.state_dir / LEASE_DB)
-        self._tcp: asyncio.base_events.Server | None = None
-        self._udp: asyncio.DatagramTransport | None = None
-        self._sweeper: asyncio.Task[None] | None = None
-        self._sessions: set[_Session] = set()
-        self._stopped = asyncio.Event()
-        self.port = config.port
+        return license, server_line, engine
 
     # -- life cycle --------------------------------------------------------------
 
     async def start(self) -> None:
+        from netmap_lm.server import heartbeats, tcp
+
         now = self.clock()
         restored = 0
         for lease in self.store.load_leases():
-            if self.engine.restore(lease, now=now):
+            if self.engine.restore(lease, now=now, today=self.today()):
                 restored += 1
             else:
-                log.warning(
-                    "lease %s of %s no longer fits the license; dropped", lease.id, lease.feature
-                )
+                log.warning("lease %s of %s no longer fits the license; dropped",
+                            lease.id, lease.feature)
+                self.store.commit_now([Release(lease.id)])
+        if self.clock_guard.observe(int(self.wall() * 1000)):
+            self._warn_clock()
         self.store.start()
-        loop = asyncio.get_running_loop()
-        self._tcp = await loop.create_server(
-            lambda: _Session(self), self.config.bind, self.config.port, reuse_address=True
-        )
-        self.port = self._tcp.sockets[0].getsockname()[1]
+        self._listeners.append(await tcp.listen(self))
+        self.port = self._listeners[0].port
         if self.config.udp:
-            self._udp, _ = await loop.create_datagram_endpoint(
-                lambda: _Heartbeats(self), local_addr=(self.config.bind, self.port)
-            )
-        self._sweeper = asyncio.create_task(self._sweep())
+            self._listeners.append(await heartbeats.listen(self))
+        self._tasks.append(asyncio.create_task(self._sweep()))
         log.info(
-            "netmap_lm %s serving %s on %s:%d (tcp%s); server key %s; %d lease(s) restored",
-            __version__,
-            ", ".join(self.engine.feature_names()) or "no features",
-            self.config.bind,
-            self.port,
-            "+udp" if self._udp else "",
-            self.identity.fingerprint,
-            restored,
+            "netmap_lm %s serving %s on %s:%d (tcp%s%s); server key %s; %d lease(s) restored",
+            __version__, ", ".join(self.engine.feature_names()) or "no features",
+            self.config.bind, self.port, "+tls" if self.tls_context else "",
+            "+udp" if self.config.udp else "", self.identity.fingerprint, restored,
         )
 
     async def serve_until_stopped(self) -> None:
@@ -126,43 +145,63 @@ class LicenseServer:
         self._stopped.set()
 
     async def stop(self) -> None:
-        if self._sweeper:
-            self._sweeper.cancel()
-        if self._udp:
-            self._udp.close()
-        if self._tcp:
-            self._tcp.close()
-        for session in list(self._sessions):
-            session.transport.close() if session.transport else None
-        if self._tcp:
-            await self._tcp.wait_closed()
+        for task in self._tasks:
+            task.cancel()
+        for listener in self._listeners:
+            listener.close()
+        for session in list(self.sessions):
+            session.shutdown_notice()
+        await asyncio.sleep(0)
+        try:
+            await self.store.commit([Meta(LATEST_TIME, str(self.clock_guard.latest_ms))])
+        except Exception:
+            log.exception("could not save the latest wall time")
         await asyncio.get_running_loop().run_in_executor(None, self.store.close)
         log.info("netmap_lm stopped; %d lease(s) kept for the next start", len(self.engine.leases))
 
     async def _sweep(self) -> None:
         period = min(1.0, self.config.heartbeat_interval / 2)
+        last_saved = 0.0
         while True:
             await asyncio.sleep(period)
-            expired = self.engine.expire(self.clock())
-            if not expired:
-                continue
-            for lease in expired:
+            now = self.clock()
+            changes: list[Change] = []
+            for lease in self.engine.expire(now):
                 self.counters["leases_timed_out"] += 1
-                log.info(
-                    "timeout: lease %s of %s for %s@%s reclaimed",
-                    lease.id,
-                    lease.feature,
-                    lease.user,
-                    lease.host,
-                )
-            try:
-                await self.store.commit([Release(lease.id) for lease in expired])
-            except Exception:
-                log.exception("could not persist reclaimed leases")
+                log.info("timeout: lease %s of %s for %s@%s reclaimed", lease.id,
+                         lease.feature, lease.user, lease.host)
+                changes.append(Release(lease.id))
+            wall_ms = int(self.wall() * 1000)
+            if self.clock_guard.observe(wall_ms):
+                self._warn_clock()
+            if now - last_saved >= LATEST_TIME_EVERY and not self.clock_guard.tampered:
+                changes.append(Meta(LATEST_TIME, str(self.clock_guard.latest_ms)))
+                last_saved = now
+            self.budgets.forget_idle(now)
+            self.abuse.prune(self.wall())
+            if changes:
+                try:
+                    await self.store.commit(changes)
+                except Exception:
+                    log.exception("could not persist reclaimed leases")
+
+    def _warn_clock(self) -> None:
+        self.counters["clock_tampered"] += 1
+        latest = datetime.fromtimestamp(self.clock_guard.latest_ms / 1000, UTC)
+        log.warning("CLOCK_TAMPERED: the clock reads %s, before %s seen earlier; time-limited "
+                    "features are refused until it is right", datetime.now(UTC), latest)
+
+    # -- events for the abuse monitor and the counters ------------------------------
+
+    def note(self, finding: Finding | None) -> None:
+        if finding is not None:
+            self.counters[f"abuse_{finding.kind}"] += 1
+            log.warning("abuse: %s from %s user=%s host=%s %s", finding.kind, finding.address,
+                        finding.user, finding.host, finding.detail)
 
     # -- operations ----------------------------------------------------------------
 
-    def today(self) -> Any:
+    def today(self) -> date:
         return datetime.fromtimestamp(self.wall(), UTC).date()
 
     def hello(self, request: messages.Hello) -> dict[str, Any]:
@@ -180,40 +219,32 @@ class LicenseServer:
             time=now_ms,
             heartbeat_interval=_whole(self.config.heartbeat_interval),
             lease_timeout=_whole(self.config.lease_timeout),
-            sig=_b64(self.identity.private_key.sign(payload)),
+            sig=b64u_encode(self.identity.private_key.sign(payload)),
         )
 
     def checkout(
-        self, request: messages.Checkout, nonce: str
+        self, request: messages.Checkout, nonce: str, address: str
     ) -> tuple[dict[str, Any], Lease | None]:
+        wall_ms = int(self.wall() * 1000)
+        tampered = self.clock_guard.observe(wall_ms)
         result = self.engine.checkout(
-            CheckoutRequest(
-                request.feature,
-                request.version,
-                request.user,
-                request.host,
-                request.display,
-                request.pid,
-                request.project,
-            ),
+            CheckoutRequest(request.feature, request.version, request.user, request.host,
+                            request.display, request.pid, request.project),
             lease_id=os.urandom(16).hex(),
             key=os.urandom(32),
             now=self.clock(),
-            wall_ms=int(self.wall() * 1000),
+            wall_ms=wall_ms,
             today=self.today(),
+            clock_tampered=tampered,
         )
         if isinstance(result, Denial):
             self.counters[f"denials_{result.reason}"] += 1
-            log.info(
-                "denied %s v%s to %s@%s: %s %s",
-                request.feature,
-                request.version,
-                request.user,
-                request.host,
-                result.reason,
-                result.message,
-            )
+            log.info("denied %s v%s to %s@%s (%s): %s %s", request.feature, request.version,
+                     request.user, request.host, address, result.reason, result.message)
+            self.note(self.abuse.denial(self.wall(), address, request.user, request.host,
+                                        result.reason))
             return messages.error(request.id, result.reason, result.message), None
+        self.note(self.abuse.checkout(self.wall(), address, result.user, result.host, result.id))
         line = self.engine.line(result.line_id)
         assert line is not None
         grant = {
@@ -231,32 +262,38 @@ class LicenseServer:
             "heartbeat_interval": _whole(self.config.heartbeat_interval),
             "lease_timeout": _whole(self.config.lease_timeout),
             "grace": line.grace_minutes,
-            "key": _b64(result.key),
+            "key": b64u_encode(result.key),
         }
         sig = self.identity.private_key.sign(trust.grant_payload(grant))
-        reply = messages.ok(request.id, grant=grant, sig=_b64(sig), feature_line=line.text)
+        reply = messages.ok(request.id, grant=grant, sig=b64u_encode(sig),
+                            feature_line=line.text)
         return reply, result
 
-    def held_lease(self, lease_id: str, token: str) -> Lease | Denial:
+    def held_lease(self, lease_id: str, token: str, address: str) -> Lease | Denial:
         """The lease, if the token proves its key; else LEASE_UNKNOWN (no oracle)."""
         lease = self.engine.leases.get(lease_id)
         if lease is None or not constant_time.bytes_eq(
             trust.lease_token(lease.key, lease_id).encode(), token.encode()
         ):
             self.counters["unknown_lease_requests"] += 1
-            return Denial(reasons.LEASE_UNKNOWN, f"lease {lease_id} is not held on this server")
+            self.note(self.abuse.unknown_lease(self.wall(), address))
+            why = self.revoked.get(lease_id, "is not held on this server")
+            return Denial(reasons.LEASE_UNKNOWN, f"lease {lease_id} {why}")
         return lease
+
+    def checkin(self, lease: Lease, address: str) -> None:
+        self.engine.checkin(lease.id)
+        self.note(self.abuse.checkin(self.wall(), address, lease.host, lease.id))
+        log.info("checkin: lease %s of %s by %s@%s", lease.id, lease.feature, lease.user,
+                 lease.host)
 
     def status(self, request: messages.Status) -> dict[str, Any]:
         today = self.today()
         names = self.engine.feature_names()
         if request.feature is not None:
             if request.feature not in names:
-                return messages.error(
-                    request.id,
-                    reasons.NO_SUCH_FEATURE,
-                    f"no license for feature {request.feature!r}",
-                )
+                return messages.error(request.id, reasons.NO_SUCH_FEATURE,
+                                      f"no license for feature {request.feature!r}")
             names = [request.feature]
         features = []
         for name in names:
@@ -283,182 +320,88 @@ class LicenseServer:
                 "heartbeat_interval": _whole(self.config.heartbeat_interval),
                 "lease_timeout": _whole(self.config.lease_timeout),
                 "license": str(self.config.license_path),
+                "clock_tampered": self.clock_guard.tampered,
             },
             features=features,
             problems=[str(p) for p in self.license.problems],
         )
 
+    # -- admin operations ------------------------------------------------------------
 
-class _Session(asyncio.Protocol):
-    """One TCP connection: moves bytes between the socket and the server."""
+    def admin_allowed(self, request: messages.AdminRequest, nonce: str, address: str) -> bool:
+        if self.config.admin_loopback and is_loopback(address):
+            return True
+        expected = trust.admin_proof(self.admin_key, nonce)
+        return bool(request.admin) and constant_time.bytes_eq(
+            expected.encode(), request.admin.encode()
+        )
 
-    def __init__(self, server: LicenseServer) -> None:
-        self.server = server
-        self.conn = ServerConnection()
-        self.transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._closing = False
+    def remove(self, request: messages.Remove, address: str) -> tuple[dict[str, Any], list[Lease]]:
+        if request.lease:
+            lease = self.engine.leases.get(request.lease)
+            victims = [lease] if lease else []
+        else:
+            victims = [
+                x for x in self.engine.leases.values()
+                if (x.feature, x.user, x.host) == (request.feature, request.user, request.host)
+            ]
+        if not victims:
+            what = request.lease or f"{request.feature} {request.user} {request.host}"
+            return messages.error(request.id, reasons.LEASE_UNKNOWN,
+                                  f"no lease held for {what}"), []
+        for lease in victims:
+            self.engine.checkin(lease.id)
+            self._remember_revoked(lease.id, f"was removed by an administrator ({address})")
+            log.info("admin remove: lease %s of %s for %s@%s by %s", lease.id, lease.feature,
+                     lease.user, lease.host, address)
+        return messages.ok(request.id, removed=[x.id for x in victims]), victims
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.server._sessions.add(self)
-        self.server.counters["connections"] += 1
-        self._arm(self.server.config.handshake_timeout)
+    def reread(self, request: messages.Reread, address: str) -> tuple[dict[str, Any], list[Lease]]:
+        """Reload the license; keep held leases where they fit, oldest first, so
+        that when seats shrink the newest leases are the ones revoked."""
+        old = (self.license, self.server_line, self.engine)
+        try:
+            self.license, self.server_line, self.engine = self._load_license()
+        except StartupError as exc:
+            self.license, self.server_line, self.engine = old
+            log.warning("reread by %s failed; keeping the current license: %s", address, exc)
+            return messages.error(request.id, reasons.LICENSE_INVALID,
+                                  f"reread failed, current license kept: {exc}"), []
+        revoked = []
+        for lease in sorted(old[2].leases.values(), key=lambda x: (x.granted_at_ms, x.handle)):
+            if not self.engine.restore(lease, now=None, today=self.today()):
+                revoked.append(lease)
+                self._remember_revoked(lease.id, "was revoked: the reread license has no seat "
+                                       "for it")
+        log.info("reread by %s: %d feature line(s), %d lease(s) kept, %d revoked", address,
+                 len(self.license.features), len(self.engine.leases), len(revoked))
+        return messages.ok(request.id, features=self.engine.feature_names(),
+                           kept=len(self.engine.leases), revoked=[x.id for x in revoked],
+                           problems=[str(p) for p in self.license.problems]), revoked
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.server._sessions.discard(self)
-        if self._timer:
-            self._timer.cancel()
+    def _remember_revoked(self, lease_id: str, why: str) -> None:
+        if len(self.revoked) >= REVOKED_MEMORY:
+            self.revoked.pop(next(iter(self.revoked)))
+        self.revoked[lease_id] = why
 
-    def _arm(self, seconds: float) -> None:
-        if self._timer:
-            self._timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(seconds, self._timed_out)
-
-    def _timed_out(self) -> None:
-        self.server.counters["connections_timed_out"] += 1
-        what = "hello" if self.conn.nonce is None else "a request"
-        self.send(messages.protocol_error(None, f"no {what} in time; closing"))
-        self._close()
-
-    def _close(self) -> None:
-        self._closing = True
-        if self.transport:
-            self.transport.close()
-
-    def pause_writing(self) -> None:
-        # The peer is not reading: stop reading its requests until it does,
-        # so its replies cannot pile up in our memory.
-        if self.transport:
-            self.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.transport and not self._closing:
-            self.transport.resume_reading()
-
-    def send(self, message: dict[str, Any]) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        if transport.get_write_buffer_size() > MAX_OUTPUT_BYTES:
-            self.server.counters["connections_not_reading"] += 1
-            transport.abort()
-            return
-        transport.write(messages.encode(message))
-
-    def data_received(self, data: bytes) -> None:
-        if self._closing:
-            return
-        for event in self.conn.receive(data):
-            if isinstance(event, Reply):
-                self.server.counters["protocol_errors"] += 1
-                self.send(event.message)
-                if event.close:
-                    self._close()
-                    return
-                continue
-            self._dispatch(event)
-        if self.conn.nonce is not None:
-            self._arm(self.server.config.idle_timeout)
-
-    def _dispatch(self, request: messages.Request) -> None:
-        server = self.server
-        server.counters[f"requests_{request.op}"] += 1
-        if isinstance(request, messages.Hello):
-            self.send(server.hello(request))
-        elif isinstance(request, messages.Checkout):
-            assert self.conn.nonce is not None
-            reply, lease = server.checkout(request, self.conn.nonce)
-            if lease is None:
-                self.send(reply)
-            else:
-                self._after_commit([Grant(lease)], reply, rollback=lease)
-        elif isinstance(request, messages.Checkin):
-            held = server.held_lease(request.lease, request.token)
-            if isinstance(held, Denial):
-                self.send(messages.error(request.id, held.reason, held.message))
-                return
-            server.engine.checkin(held.id)
-            log.info(
-                "checkin: lease %s of %s by %s@%s", held.id, held.feature, held.user, held.host
-            )
-            self._after_commit([Release(held.id)], messages.ok(request.id, lease=held.id))
-        elif isinstance(request, messages.Heartbeat):
-            held = server.held_lease(request.lease, request.token)
-            if isinstance(held, Denial):
-                self.send(messages.error(request.id, held.reason, held.message))
-                return
-            server.engine.heartbeat(held.id, now=server.clock())
-            held.seq = max(held.seq, request.seq)
-            self.send(
-                messages.ok(
-                    request.id, lease=held.id, lease_timeout=_whole(server.config.lease_timeout)
-                )
-            )
-        elif isinstance(request, messages.Status):
-            self.send(server.status(request))
-
-    def _after_commit(
-        self, changes: list[Any], reply: dict[str, Any], rollback: Lease | None = None
-    ) -> None:
-        future = self.server.store.commit(changes)
-
-        def done(f: asyncio.Future[None]) -> None:
-            if f.exception() is not None:
-                log.error("%s", f.exception())
-                if rollback is not None:
-                    self.server.engine.checkin(rollback.id)
-                self._close()
-                return
-            if rollback is not None:
-                log.info(
-                    "grant: lease %s of %s v%s to %s@%s",
-                    rollback.id,
-                    rollback.feature,
-                    rollback.version,
-                    rollback.user,
-                    rollback.host,
-                )
-            self.send(reply)
-
-        future.add_done_callback(done)
+    def audit(self, request: messages.Audit) -> dict[str, Any]:
+        return messages.ok(request.id, findings=[f.view() for f in self.abuse.list()],
+                           counters=dict(sorted(self.counters.items())))
 
 
-class _Heartbeats(asyncio.DatagramProtocol):
-    """UDP heartbeats: answer only what authenticates (SPEC §5)."""
+def _tls_context(config: ServerConfig) -> Any:
+    import ssl
 
-    def __init__(self, server: LicenseServer) -> None:
-        self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        counters = self.server.counters
-        parsed = udp.unpack_unverified(data)
-        if parsed is None or parsed[0] != udp.HEARTBEAT:
-            counters["udp_malformed"] += 1
-            return
-        _, lease_id, seq = parsed
-        lease = self.server.engine.leases.get(lease_id)
-        if lease is None:
-            counters["udp_unknown_lease"] += 1
-            return
-        if not udp.authentic(data, lease.key):
-            counters["udp_bad_mac"] += 1
-            return
-        result = self.server.engine.heartbeat(lease_id, now=self.server.clock(), seq=seq)
-        if isinstance(result, Denial):
-            counters["udp_replayed"] += 1
-            return
-        counters["udp_heartbeats"] += 1
-        if self.transport is not None:
-            self.transport.sendto(udp.pack(udp.ACK, lease_id, seq, lease.key), addr)
-
-    def error_received(self, exc: Exception) -> None:
-        self.server.counters["udp_errors"] += 1
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(config.tls_cert), str(config.tls_key))
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(
+            f"{config.tls_cert} / {config.tls_key}: cannot load the TLS certificate and key "
+            f"({exc})"
+        ) from None
+    return context
 
 
 def _line_view(line: licensefile.FeatureLine) -> dict[str, Any]:
@@ -492,5 +435,3 @@ def _whole(seconds: float) -> int:
     """Lease terms travel as whole seconds (signed objects hold no floats)."""
     return max(1, round(seconds))
 
-
-_b64 = b64u_encode

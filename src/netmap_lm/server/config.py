@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from netmap_lm import DEFAULT_PORT
+from netmap_lm.engine.clockguard import DEFAULT_TOLERANCE_MS
+from netmap_lm.server.budgets import Limits
 
 DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between client heartbeats
 DEFAULT_LEASE_TIMEOUT = 120.0  # seconds without heartbeat before a seat is reclaimed
@@ -26,6 +28,12 @@ class ServerConfig:
     handshake_timeout: float = HANDSHAKE_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT
     udp: bool = True
+    allow: tuple[str, ...] = ()  # client networks (CIDR); empty: everybody
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    admin_loopback: bool = False  # admin operations from loopback need no credential
+    limits: Limits = field(default_factory=Limits)
+    clock_tolerance_ms: int = DEFAULT_TOLERANCE_MS
 
     def check(self) -> None:
         if not 0 < self.heartbeat_interval < self.lease_timeout:
@@ -33,5 +41,7 @@ class ServerConfig:
                 "--heartbeat-interval must be positive and below --lease-timeout "
                 f"(got {self.heartbeat_interval} and {self.lease_timeout})"
             )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"--port {self.port} is not a port number")

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from netmap_lm.licensing import keys
 from netmap_lm.licensing.hostid import primary_host_id
+from netmap_lm.server.admin import ensure_admin_token
 
 SERVER_KEY_FILE = "server.key"
 SERVER_PUB_FILE = "server.pub"
@@ -29,6 +30,7 @@ def init_state(state: Path) -> tuple[ServerIdentity, bool]:
     if not (state / SERVER_KEY_FILE).exists():
         keys.generate_pair(state, "server", "netmap_lm server public key; send it to your vendor")
         created = True
+    ensure_admin_token(state)
     return load_identity(state), created
 
 

@@ -52,7 +52,15 @@ class Release:
     lease_id: str
 
 
-Change = Grant | Release
+@dataclass(frozen=True)
+class Meta:
+    """A named value of the server's own (e.g. the latest wall time seen)."""
+
+    name: str
+    value: str
+
+
+Change = Grant | Release | Meta
 
 
 class StoreError(RuntimeError):
@@ -89,6 +97,18 @@ class LeaseStore:
                   pid=r[6], project=r[7], line_id=r[8], granted_at_ms=r[9], key=bytes(r[10]))
             for r in rows
         ]
+
+    def load_meta(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def commit_now(self, changes: Sequence[Change]) -> None:
+        """Apply changes synchronously; only before :meth:`start` (start-up clean-up)."""
+        assert self._thread is None, "the writer thread owns the connection"
+        self._db.execute("BEGIN IMMEDIATE")
+        for change in changes:
+            self._apply(change)
+        self._db.execute("COMMIT")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="lease-store-writer", daemon=True)
@@ -167,8 +187,12 @@ class LeaseStore:
                     lease.key,
                 ),
             )
-        else:
+        elif isinstance(change, Release):
             self._db.execute("DELETE FROM leases WHERE id = ?", (change.lease_id,))
+        else:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (change.name, change.value)
+            )
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:

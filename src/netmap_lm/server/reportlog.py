@@ -1,0 +1,238 @@
+"""The report log: one text line per event, durable, rotated (SPEC §7).
+
+Theory of operation.  The event loop calls :meth:`ReportLog.record` for every
+checkout, checkin, denial, queue event, reread and admin action.  That call
+only formats one line and appends it to an in-memory buffer under a lock
+held for a few instructions, so it never blocks on the disk.  A worker thread
+calls :meth:`ReportLog.flush` about once a second: it takes the whole buffer,
+writes it with one ``write``, fsyncs once for all of it (group commit, as the
+lease store does) and rotates the file when it has grown past ``max_bytes``.
+
+A line is ``<UTC time> <KIND> key=value ...``, values quoted as in license
+lines (:mod:`netmap_lm.licensing.lines`); ``docs/report-log.md`` is the
+reference.  Values that come from clients (user, host, display, project) are
+hostile input: control characters become spaces, so a record is always one
+line, and long values are cut, so a record always fits the reader's limit.
+
+Failure.  If a write fails (disk full), the partial write is cut off again
+and the lines go back to the front of the buffer for the next flush, up to
+:data:`MAX_PENDING_LINES`; beyond that the oldest are dropped and counted,
+and the next successful flush writes a ``LOST count=N`` record first, so the
+loss is visible in the log itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from netmap_lm.licensing.lines import MAX_LINE_CHARS, quote
+
+REPORT_LOG = "report.log"  # file name in the server's state directory
+FILE_MODE = 0o640  # owner writes; a group of administrators may read user names
+MAX_VALUE_CHARS = 512  # characters; a denial message or a path is far shorter
+SHORT_VALUE_CHARS = 64  # characters; values are cut to this if a record is still too long
+MAX_PENDING_LINES = 200_000  # lines (~40 MB) held while the disk refuses writes
+
+_KIND = re.compile(r"[A-Z_]+")
+_KEY = re.compile(r"[a-z_]+")
+# Control characters (including line breaks) would split a record in two.
+_CONTROL = {code: " " for code in [*range(32), 127]}
+
+
+def format_time(when_ms: int) -> str:
+    """``2025-03-04T09:15:02.123Z``: UTC, milliseconds, fixed width."""
+    seconds, millis = divmod(when_ms, 1000)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{millis:03d}Z"
+
+
+def format_record(kind: str, when_ms: int, fields: dict[str, str | int | None]) -> str:
+    """One record as a line, without the line break.  ``None`` fields are left out.
+
+    A kind or key outside ``[A-Z_]+`` / ``[a-z_]+`` is a bug in the caller
+    and raises :class:`ValueError`.
+    """
+    if not _KIND.fullmatch(kind):
+        raise ValueError(f"record kind {kind!r} is not [A-Z_]+")
+    values: list[tuple[str, str]] = []
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"record key {key!r} is not [a-z_]+")
+        text = str(value).translate(_CONTROL)
+        values.append((key, text[:MAX_VALUE_CHARS]))
+    body = _join(kind, values)
+    if len(body) > MAX_LINE_CHARS:
+        body = _join(kind, [(key, text[:SHORT_VALUE_CHARS]) for key, text in values])
+    return f"{format_time(when_ms)} {body}"
+
+
+def _join(kind: str, values: list[tuple[str, str]]) -> str:
+    return " ".join([kind, *(f"{key}={quote(text)}" for key, text in values)])
+
+
+class ReportLog:
+    """The append-only report log of one server; see the module docstring."""
+
+    def __init__(self, path: Path, *, max_bytes: int = 64 * 1024 * 1024, keep: int = 10) -> None:
+        if max_bytes <= 0 or keep < 0:
+            raise ValueError("max_bytes must be positive and keep not negative")
+        self.path = path
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self.dropped = 0  # lines lost to a full buffer or recorded after close()
+        self._buffer: list[str] = []
+        self._lock = threading.Lock()  # guards _buffer and dropped; held only briefly
+        self._io_lock = threading.Lock()  # one flush at a time
+        self._closed = False  # close() was called: record() drops
+        self._shut = False  # close() finished: the file is closed for good
+        self._fd = -1
+        self._size = 0
+        self._open()
+
+    # -- the event loop side -----------------------------------------------
+
+    def record(self, kind: str, when_ms: int, **fields: str | int | None) -> None:
+        """Format one record and buffer it; never touches the disk."""
+        line = format_record(kind, when_ms, fields) + "\n"
+        with self._lock:
+            if self._closed:
+                self.dropped += 1
+                return
+            self._buffer.append(line)
+
+    @property
+    def pending(self) -> int:
+        """Records buffered and not yet flushed."""
+        return len(self._buffer)
+
+    # -- the worker thread side --------------------------------------------
+
+    def flush(self) -> None:
+        """Write the buffer, fsync, and rotate when the file is over ``max_bytes``.
+
+        Blocking; call it from a worker thread.  Raises :class:`OSError` when
+        the disk refuses the write; the records stay buffered for the next call.
+        """
+        with self._io_lock:
+            if self._shut:
+                return
+            if self._fd < 0:
+                self._open()  # a rotation failed half-way: try again
+            with self._lock:
+                lines, self._buffer = self._buffer, []
+                lost, self.dropped = self.dropped, 0
+            if lost:
+                lines.insert(0, format_record("LOST", _now_ms(), {"count": lost}) + "\n")
+            if not lines:
+                return
+            data = "".join(lines).encode("utf-8", "replace")
+            try:
+                self._write(data)
+            except OSError:
+                self._give_back(lines[1:] if lost else lines, lost)
+                raise
+            if self._size >= self.max_bytes:
+                self._rotate()
+
+    def close(self) -> None:
+        """Flush what is buffered and close the file.  Later records are dropped."""
+        with self._lock:
+            self._closed = True
+        try:
+            self.flush()
+        finally:
+            with self._io_lock:
+                self._shut = True
+                if self._fd >= 0:
+                    os.close(self._fd)
+                    self._fd = -1
+
+    # -- internals -----------------------------------------------------------
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        self._size = os.fstat(self._fd).st_size
+        if self._size and _last_byte(self.path) != b"\n":
+            # A crash cut the last record short: end it, so the next one
+            # starts on a line of its own (the reader reports the torn line).
+            self._write(b"\n")
+        if created:
+            _fsync_dir(self.path.parent)
+
+    def _write(self, data: bytes) -> None:
+        before = self._size
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fsync(self._fd)
+        except OSError:
+            try:
+                os.ftruncate(self._fd, before)
+            except OSError:
+                pass
+            raise
+        self._size = before + len(data)
+
+    def _give_back(self, lines: list[str], lost: int) -> None:
+        with self._lock:
+            self._buffer[:0] = lines
+            self.dropped += lost
+            excess = len(self._buffer) - MAX_PENDING_LINES
+            if excess > 0:
+                del self._buffer[:excess]
+                self.dropped += excess
+
+    def _rotate(self) -> None:
+        """report.log → report.log.1 → … → report.log.<keep>; the oldest goes."""
+        os.close(self._fd)
+        self._fd = -1  # flush() reopens if anything below fails
+        if self.keep == 0:
+            self.path.unlink(missing_ok=True)
+        else:
+            _rotated(self.path, self.keep).unlink(missing_ok=True)
+            for number in range(self.keep - 1, 0, -1):
+                older = _rotated(self.path, number)
+                if older.exists():
+                    older.rename(_rotated(self.path, number + 1))
+            self.path.rename(_rotated(self.path, 1))
+        _fsync_dir(self.path.parent)
+        self._open()
+
+
+def _rotated(path: Path, number: int) -> Path:
+    return path.with_name(f"{path.name}.{number}")
+
+
+def _last_byte(path: Path) -> bytes:
+    with path.open("rb") as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a created or renamed file name durable (POSIX; a no-op elsewhere)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _now_ms() -> int:
+    # Only for the LOST record, which has no event of its own to take a time from.
+    return int(datetime.now(UTC).timestamp() * 1000)
