@@ -12,10 +12,18 @@ __version__ = "0.1.0"
 PROTOCOL_VERSION = 1
 DEFAULT_PORT = 1493  # IANA "netmap_lm", TCP and UDP (SPEC §2)
 
-__all__ = ["AsyncLicenseClient", "Lease", "LicenseClient", "LicenseDenied", "__version__"]
+__all__ = [
+    "AsyncLicenseClient",
+    "Lease",
+    "LicenseClient",
+    "LicenseDenied",
+    "TlsSettings",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from netmap_lm.client.aio import AsyncLicenseClient
+    from netmap_lm.client.session import TlsSettings
     from netmap_lm.client.sync import Lease, LicenseClient
     from netmap_lm.reasons import LicenseDenied
 
@@ -29,6 +37,10 @@ def __getattr__(name: str) -> Any:
         from netmap_lm.client import aio
 
         return aio.AsyncLicenseClient
+    if name == "TlsSettings":
+        from netmap_lm.client.session import TlsSettings
+
+        return TlsSettings
     if name == "LicenseDenied":
         from netmap_lm.reasons import LicenseDenied
 

@@ -21,10 +21,59 @@ class SessionError(Exception):
     """The server could not be reached, or the connection broke."""
 
 
+class TlsSettings:
+    """How a client reaches a TLS server: trust a CA file, or pin one certificate.
+
+    The vendor chain (SPEC §3) is verified inside TLS as well; TLS adds
+    confidentiality and hides lease tokens from the network.
+    """
+
+    def __init__(self, ca_file: str | None = None, pin_sha256: str | None = None) -> None:
+        if not ca_file and not pin_sha256:
+            raise ValueError("TLS needs a CA file or a certificate pin (SHA-256 hex)")
+        self.ca_file = ca_file
+        self.pin = pin_sha256.lower().replace(":", "") if pin_sha256 else None
+
+    def wrap(self, address: tuple[str, int], timeout: float) -> Any:
+        import hashlib
+        import socket
+        import ssl
+
+        if self.ca_file:
+            context = ssl.create_default_context(cafile=self.ca_file)
+        else:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # the pin below is the check
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            raw = socket.create_connection(address, timeout=timeout)
+        except OSError as exc:
+            raise SessionError(f"cannot connect to {address[1]}@{address[0]} ({exc})") from None
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock = context.wrap_socket(raw, server_hostname=address[0])
+        except ssl.SSLCertVerificationError as exc:
+            raw.close()
+            raise trust.Untrusted(
+                f"TLS certificate does not verify: {exc.verify_message}"
+            ) from None
+        except (ssl.SSLError, OSError) as exc:
+            raw.close()
+            raise SessionError(f"TLS handshake with {address[0]} failed ({exc})") from None
+        if self.pin:
+            cert = sock.getpeercert(binary_form=True) or b""
+            if hashlib.sha256(cert).hexdigest() != self.pin:
+                sock.close()
+                raise trust.Untrusted("TLS certificate does not match the pinned SHA-256")
+        return sock
+
+
 class Session:
-    def __init__(self, address: tuple[str, int], vendor_key: Any, timeout: float) -> None:
+    def __init__(self, address: tuple[str, int], vendor_key: Any, timeout: float,
+                 tls: TlsSettings | None = None) -> None:
         self.address = address
-        self._sock = _connect(address, timeout)
+        self._sock = tls.wrap(address, timeout) if tls else _connect(address, timeout)
         self._buffer = b""
         self._next_id = 0
         self.nonce = os.urandom(16).hex()

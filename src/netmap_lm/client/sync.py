@@ -24,7 +24,7 @@ from typing import Any
 from netmap_lm import reasons
 from netmap_lm.client import identity
 from netmap_lm.client.addresses import format_address, parse_servers
-from netmap_lm.client.session import Session, SessionError
+from netmap_lm.client.session import Session, SessionError, TlsSettings
 from netmap_lm.encoding import b64u_decode
 from netmap_lm.protocol import trust, udp
 from netmap_lm.reasons import LicenseDenied
@@ -89,8 +89,10 @@ class LicenseClient:
         display: str | None = None,
         project: str | None = None,
         timeout: float = 5.0,
+        tls: TlsSettings | None = None,
     ) -> None:
         self.servers = parse_servers(servers)
+        self.tls = tls
         self.vendor_key = load_vendor_key(vendor_key)
         self.user = user or identity.current_user()
         self.host = host or identity.current_host()
@@ -111,7 +113,7 @@ class LicenseClient:
         unreachable: list[str] = []
         for address in self.servers:
             try:
-                self._session = Session(address, self.vendor_key, self.timeout)
+                self._session = Session(address, self.vendor_key, self.timeout, self.tls)
                 return self._session
             except trust.Untrusted as exc:
                 untrusted.append(f"{format_address(address)}: {exc}")
