@@ -38,6 +38,9 @@ class CheckoutRequest:
     display: str = ""
     pid: int = 0
     project: str = ""
+    hostid: str = ""  # the client's host id (node-locked lines)
+    address: str = ""  # the client's network address (options file INTERNET)
+    borrow_hours: int = 0  # > 0: a borrow (SPEC §4 borrow=)
 
 
 @dataclass
@@ -53,6 +56,9 @@ class Lease:
     line_id: str
     granted_at_ms: int  # wall clock, for people and reports
     key: bytes  # per-lease HMAC key for heartbeats (SPEC §5)
+    hostid: str = ""  # the client's host id, as sent
+    address: str = ""  # the client's network address
+    borrow_until_ms: int = 0  # wall clock; > 0: borrowed, needs no heartbeat until then
     last_seen: float = 0.0  # monotonic; for the timeout
     seq: int = 0  # highest heartbeat sequence number accepted
     handle: int = 0  # small number for people (lmstat, remove); new after a restart
@@ -60,6 +66,7 @@ class Lease:
     # current sequence number: the replay floor is not persisted, so until then a
     # UDP heartbeat captured before the restart could be replayed (SPEC §5).
     udp_ready: bool = True
+    end_reason: str = ""  # why it ended, once it has: timeout, linger, borrow_end, ...
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,8 @@ class SeatEngine:
             line_id=pool_or_denial.line.id,
             granted_at_ms=wall_ms,
             key=key,
+            hostid=request.hostid,
+            address=request.address,
             last_seen=now,
         )
         self._add(lease, pool_or_denial)

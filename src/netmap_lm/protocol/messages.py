@@ -23,6 +23,7 @@ MAX_ID_CHARS = 64  # a request id is echoed back; keep echoes small
 MAX_TEXT_CHARS = 256  # user, host, display, project, feature names
 NONCE_HEX_CHARS = 32  # 128-bit client nonce, hex
 LEASE_HEX_CHARS = 32  # 128-bit lease id, hex
+MAX_WAIT_SECONDS = 86_400  # a queued checkout waits at most a day
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 _VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
@@ -106,6 +107,9 @@ class Checkout:
     display: str
     pid: int
     project: str
+    hostid: str = ""  # the client machine's host id, for node-locked lines
+    wait: int = 0  # seconds to wait in the queue when no seat is free (0: no queueing)
+    borrow: int = 0  # hours to borrow the seat for, offline (0: an ordinary lease)
 
     @classmethod
     def parse(cls, rid: RequestId, obj: dict[str, Any]) -> Checkout:
@@ -125,6 +129,9 @@ class Checkout:
             _text(obj, "display", required=False),
             _int(obj, "pid", default=0),
             _text(obj, "project", required=False),
+            _text(obj, "hostid", required=False),
+            min(_int(obj, "wait", default=0), MAX_WAIT_SECONDS),
+            _int(obj, "borrow", default=0),
         )
 
 

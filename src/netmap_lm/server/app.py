@@ -229,7 +229,8 @@ class LicenseServer:
         tampered = self.clock_guard.observe(wall_ms)
         result = self.engine.checkout(
             CheckoutRequest(request.feature, request.version, request.user, request.host,
-                            request.display, request.pid, request.project),
+                            request.display, request.pid, request.project, request.hostid,
+                            address, request.borrow),
             lease_id=os.urandom(16).hex(),
             key=os.urandom(32),
             now=self.clock(),

@@ -35,7 +35,11 @@ CREATE TABLE IF NOT EXISTS leases (
     project TEXT NOT NULL,
     line_id TEXT NOT NULL,
     granted_at_ms INTEGER NOT NULL,
-    key BLOB NOT NULL
+    key BLOB NOT NULL,
+    hostid TEXT NOT NULL DEFAULT '',
+    address TEXT NOT NULL DEFAULT '',
+    borrow_until_ms INTEGER NOT NULL DEFAULT 0,
+    handle INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -90,11 +94,13 @@ class LeaseStore:
         """Every lease held when the server last stopped (call before start)."""
         rows = self._db.execute(
             "SELECT id, feature, version, user, host, display, pid, project, line_id,"
-            " granted_at_ms, key FROM leases ORDER BY granted_at_ms"
+            " granted_at_ms, key, hostid, address, borrow_until_ms, handle"
+            " FROM leases ORDER BY granted_at_ms"
         ).fetchall()
         return [
             Lease(id=r[0], feature=r[1], version=r[2], user=r[3], host=r[4], display=r[5],
-                  pid=r[6], project=r[7], line_id=r[8], granted_at_ms=r[9], key=bytes(r[10]))
+                  pid=r[6], project=r[7], line_id=r[8], granted_at_ms=r[9], key=bytes(r[10]),
+                  hostid=r[11], address=r[12], borrow_until_ms=r[13], handle=r[14])
             for r in rows
         ]
 
@@ -172,7 +178,7 @@ class LeaseStore:
         if isinstance(change, Grant):
             lease = change.lease
             self._db.execute(
-                "INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     lease.id,
                     lease.feature,
@@ -185,6 +191,10 @@ class LeaseStore:
                     lease.line_id,
                     lease.granted_at_ms,
                     lease.key,
+                    lease.hostid,
+                    lease.address,
+                    lease.borrow_until_ms,
+                    lease.handle,
                 ),
             )
         elif isinstance(change, Release):
