@@ -26,6 +26,9 @@ bench: $(STAMP)
 	$(BIN)/python -m compileall -q src
 	$(BIN)/python bench/run.py
 
+fuzz: $(STAMP)
+	NETMAP_LM_FUZZ_SECONDS=120 $(BIN)/pytest tests/fuzz -q
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench

@@ -38,11 +38,14 @@ from netmap_lm.server.admin import ensure_admin_token, read_admin_token
 from netmap_lm.server.budgets import AddressBudgets
 from netmap_lm.server.config import ServerConfig
 from netmap_lm.server.identity import load_identity
+from netmap_lm.server.reportlog import ReportLog
 from netmap_lm.store.sqlite import Change, LeaseStore, Meta, Release
 
 log = logging.getLogger("netmap_lm.server")
 
 LEASE_DB = "leases.db"
+REPORT_LOG = "report.log"
+REPORT_FLUSH_EVERY = 1.0  # seconds between fsyncs of the report log
 LATEST_TIME = "latest_wall_ms"  # meta row for the clock guard
 LATEST_TIME_EVERY = 60.0  # seconds between saves of the latest wall time
 REVOKED_MEMORY = 4096  # removed/revoked lease ids remembered to tell their holders why
@@ -75,6 +78,7 @@ class LicenseServer:
             raise StartupError(str(exc)) from None
         self.license, self.server_line, self.engine = self._load_license()
         self.store = LeaseStore(config.state_dir / LEASE_DB)
+        self.report = ReportLog(config.state_dir / REPORT_LOG)
         latest = self.store.load_meta(LATEST_TIME)
         self.clock_guard = ClockGuard(int(latest) if latest else None, config.clock_tolerance_ms)
         self.budgets = AddressBudgets(config.limits)
@@ -131,6 +135,9 @@ class LicenseServer:
         if self.config.udp:
             self._listeners.append(await heartbeats.listen(self))
         self._tasks.append(asyncio.create_task(self._sweep()))
+        self._tasks.append(asyncio.create_task(self._flush_report()))
+        self.record("START", server=__version__, port=self.port,
+                    features=",".join(self.engine.feature_names()))
         log.info(
             "netmap_lm %s serving %s on %s:%d (tcp%s%s); server key %s; %d lease(s) restored",
             __version__, ", ".join(self.engine.feature_names()) or "no features",
@@ -152,6 +159,9 @@ class LicenseServer:
         for session in list(self.sessions):
             session.shutdown_notice()
         await asyncio.sleep(0)
+        self.record("STOP", reason="shutdown", leases_kept=len(self.engine.leases))
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.report.close)
         try:
             await self.store.commit([Meta(LATEST_TIME, str(self.clock_guard.latest_ms))])
         except Exception:
@@ -170,6 +180,7 @@ class LicenseServer:
                 self.counters["leases_timed_out"] += 1
                 log.info("timeout: lease %s of %s for %s@%s reclaimed", lease.id,
                          lease.feature, lease.user, lease.host)
+                self.record_checkin(lease, "timeout")
                 changes.append(Release(lease.id))
             wall_ms = int(self.wall() * 1000)
             if self.clock_guard.observe(wall_ms):
@@ -185,6 +196,35 @@ class LicenseServer:
                 except Exception:
                     log.exception("could not persist reclaimed leases")
 
+    async def _flush_report(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(REPORT_FLUSH_EVERY)
+            if self.report.pending:
+                try:
+                    await loop.run_in_executor(None, self.report.flush)
+                except OSError as exc:
+                    log.error("report log: %s", exc)
+
+    # -- the report log (docs/report-log.md) ------------------------------------------
+
+    def record(self, record_kind: str, /, **fields: Any) -> None:
+        self.report.record(record_kind, int(self.wall() * 1000), **fields)
+
+    def record_checkout(self, lease: Lease) -> None:
+        seats = self.engine.seats(lease.feature, self.today())
+        self.record("CHECKOUT", lease=lease.id, handle=lease.handle, feature=lease.feature,
+                    version=lease.version, user=lease.user, host=lease.host,
+                    display=lease.display, pid=lease.pid, project=lease.project,
+                    line=lease.line_id, in_use=self.engine.in_use(lease.feature),
+                    seats="uncounted" if seats is None else seats, addr=lease.address,
+                    borrow_until=lease.borrow_until_ms or None)
+
+    def record_checkin(self, lease: Lease, reason: str) -> None:
+        self.record("CHECKIN", lease=lease.id, feature=lease.feature, user=lease.user,
+                    host=lease.host, reason=reason, in_use=self.engine.in_use(lease.feature),
+                    held_ms=max(0, int(self.wall() * 1000) - lease.granted_at_ms))
+
     def _warn_clock(self) -> None:
         self.counters["clock_tampered"] += 1
         latest = datetime.fromtimestamp(self.clock_guard.latest_ms / 1000, UTC)
@@ -196,6 +236,8 @@ class LicenseServer:
     def note(self, finding: Finding | None) -> None:
         if finding is not None:
             self.counters[f"abuse_{finding.kind}"] += 1
+            self.record("AUDIT", kind=finding.kind, addr=finding.address, user=finding.user,
+                        host=finding.host, count=finding.count, detail=finding.detail or None)
             log.warning("abuse: %s from %s user=%s host=%s %s", finding.kind, finding.address,
                         finding.user, finding.host, finding.detail)
 
@@ -244,6 +286,9 @@ class LicenseServer:
                      request.user, request.host, address, result.reason, result.message)
             self.note(self.abuse.denial(self.wall(), address, request.user, request.host,
                                         result.reason))
+            self.record("DENIAL", feature=request.feature, version=request.version,
+                        user=request.user, host=request.host, reason=result.reason,
+                        message=result.message, addr=address)
             return messages.error(request.id, result.reason, result.message), None
         self.note(self.abuse.checkout(self.wall(), address, result.user, result.host, result.id))
         line = self.engine.line(result.line_id)
@@ -282,8 +327,15 @@ class LicenseServer:
             return Denial(reasons.LEASE_UNKNOWN, f"lease {lease_id} {why}")
         return lease
 
+    def granted(self, lease: Lease, address: str) -> None:
+        """A grant is durable: log it (its reply leaves now)."""
+        log.info("grant: lease %s of %s v%s to %s@%s (%s)", lease.id, lease.feature,
+                 lease.version, lease.user, lease.host, address)
+        self.record_checkout(lease)
+
     def checkin(self, lease: Lease, address: str) -> None:
         self.engine.checkin(lease.id)
+        self.record_checkin(lease, "normal")
         self.note(self.abuse.checkin(self.wall(), address, lease.host, lease.id))
         log.info("checkin: lease %s of %s by %s@%s", lease.id, lease.feature, lease.user,
                  lease.host)
@@ -353,6 +405,9 @@ class LicenseServer:
         for lease in victims:
             self.engine.checkin(lease.id)
             self._remember_revoked(lease.id, f"was removed by an administrator ({address})")
+            self.record_checkin(lease, "removed")
+            self.record("ADMIN", action="remove", by=address, lease=lease.id,
+                        feature=lease.feature, user=lease.user, host=lease.host)
             log.info("admin remove: lease %s of %s for %s@%s by %s", lease.id, lease.feature,
                      lease.user, lease.host, address)
         return messages.ok(request.id, removed=[x.id for x in victims]), victims
@@ -366,6 +421,8 @@ class LicenseServer:
         except StartupError as exc:
             self.license, self.server_line, self.engine = old
             log.warning("reread by %s failed; keeping the current license: %s", address, exc)
+            self.record("REREAD", result="failed", message=str(exc))
+            self.record("ADMIN", action="reread", by=address)
             return messages.error(request.id, reasons.LICENSE_INVALID,
                                   f"reread failed, current license kept: {exc}"), []
         revoked = []
@@ -374,8 +431,12 @@ class LicenseServer:
                 revoked.append(lease)
                 self._remember_revoked(lease.id, "was revoked: the reread license has no seat "
                                        "for it")
+                self.record_checkin(lease, "removed")
         log.info("reread by %s: %d feature line(s), %d lease(s) kept, %d revoked", address,
                  len(self.license.features), len(self.engine.leases), len(revoked))
+        self.record("REREAD", result="ok", message=f"{len(self.engine.leases)} kept, "
+                    f"{len(revoked)} revoked")
+        self.record("ADMIN", action="reread", by=address)
         return messages.ok(request.id, features=self.engine.feature_names(),
                            kept=len(self.engine.leases), revoked=[x.id for x in revoked],
                            problems=[str(p) for p in self.license.problems]), revoked

@@ -271,6 +271,7 @@ class Session(asyncio.Protocol):
             self._after_commit([Release(x.id) for x in revoked], reply)
         elif isinstance(request, messages.Shutdown):
             log.info("shutdown requested by %s", self.address)
+            server.record("ADMIN", action="shutdown", by=self.address)
             self.send(messages.ok(request.id, leases_kept=len(server.engine.leases)))
             asyncio.get_running_loop().call_later(0.05, server.request_stop)
         elif isinstance(request, messages.Audit):
@@ -291,8 +292,7 @@ class Session(asyncio.Protocol):
                 self._close()
                 return
             if granted is not None:
-                log.info("grant: lease %s of %s v%s to %s@%s (%s)", granted.id, granted.feature,
-                         granted.version, granted.user, granted.host, self.address)
+                self.server.granted(granted, self.address)
             self.send(reply)
 
         future.add_done_callback(done)
