@@ -19,6 +19,8 @@ from netmap_lm.cli.main import Context, client_options
 from netmap_lm.cli.output import console as make_console
 from netmap_lm.reasons import LicenseDenied
 
+DEFAULT_WAIT = 3600.0  # seconds a bare --wait queues for
+
 
 def vendor_key_path(given: str | None) -> Path:
     """``--vendor-key``, else ``NETMAP_LM_VENDOR_KEY``, else the demo key (with a warning)."""
@@ -43,10 +45,13 @@ def vendor_key_path(given: str | None) -> Path:
 
 def _client(ctx: Context) -> Any:
     from netmap_lm.client.addresses import AddressError
+    from netmap_lm.client.session import TlsSettings
     from netmap_lm.client.sync import LicenseClient
 
+    tls = TlsSettings(ctx.tls_ca, ctx.tls_pin) if ctx.tls_ca or ctx.tls_pin else None
     try:
-        return LicenseClient(servers=ctx.server, vendor_key=str(vendor_key_path(ctx.vendor_key)))
+        return LicenseClient(servers=ctx.server, vendor_key=str(vendor_key_path(ctx.vendor_key)),
+                             tls=tls)
     except AddressError as exc:
         raise config_error(f"--server: {exc}") from None
     except LicenseDenied as exc:
@@ -74,12 +79,23 @@ def _grant_view(lease: Any) -> dict[str, Any]:
 @click.argument("feature")
 @click.option("--version", "version", default="0", help="Version to check out.")
 @click.option("--hold", type=float, default=0.0, help="Seconds to hold the seat before checkin.")
+@click.option("--wait", "wait", type=float, default=0.0, is_flag=False,
+              flag_value=DEFAULT_WAIT, metavar="[SECONDS]",
+              help=f"Queue when no seat is free (default {DEFAULT_WAIT:g} s when given alone).")
 @client_options
-def checkout(ctx: Context, feature: str, version: str, hold: float) -> int:
+def checkout(ctx: Context, feature: str, version: str, hold: float, wait: float) -> int:
     """Check a license out, report, check it in (a license test)."""
     client = _client(ctx)
+
+    def queued(position: int) -> None:
+        if ctx.as_json:
+            click.echo(json.dumps({"queued": True, "feature": feature, "position": position}))
+        else:
+            click.echo(f"queued for {feature}: position {position}", err=True)
+
     try:
-        lease = client.checkout(feature, version, heartbeat=hold > 0)
+        lease = client.checkout(feature, version, heartbeat=hold > 0, wait=wait,
+                                on_queued=queued)
     except LicenseDenied as exc:
         raise CliError(exc.reason, exc.message) from None
     view = _grant_view(lease)
@@ -151,8 +167,11 @@ def run(ctx: Context, feature: str, command: tuple[str, ...], version: str) -> i
 
 @click.command()
 @click.option("--feature", help="Only this feature.")
+@click.option(
+    "--lmstat", "lmstat", is_flag=True, help="Print FlexLM's 'lmutil lmstat -a' layout."
+)
 @client_options
-def status(ctx: Context, feature: str | None) -> int:
+def status(ctx: Context, feature: str | None, lmstat: bool) -> int:
     """Usage per feature and who holds the seats."""
     client = _client(ctx)
     try:
@@ -161,6 +180,11 @@ def status(ctx: Context, feature: str | None) -> int:
         raise CliError(exc.reason, exc.message) from None
     finally:
         client.close()
+    if lmstat:
+        from netmap_lm.cli.lmstat_format import format_report
+
+        click.echo(format_report(report, time.time()), nl=False)
+        return 0
     if ctx.as_json:
         click.echo(json.dumps(report, indent=2))
         return 0

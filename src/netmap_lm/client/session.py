@@ -9,6 +9,7 @@ import _socket
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from netmap_lm import PROTOCOL_VERSION, __version__
@@ -73,6 +74,7 @@ class Session:
     def __init__(self, address: tuple[str, int], vendor_key: Any, timeout: float,
                  tls: TlsSettings | None = None) -> None:
         self.address = address
+        self.timeout = timeout
         self._sock = tls.wrap(address, timeout) if tls else _connect(address, timeout)
         self._buffer = b""
         self._next_id = 0
@@ -99,16 +101,31 @@ class Session:
         self.hello = hello
         self.server_time_ms: int = hello["time"]
 
-    def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send one request and wait for the reply with the same id."""
+    def request(
+        self,
+        message: dict[str, Any],
+        *,
+        wait: float = 0.0,
+        on_interim: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and wait for the reply with the same id.
+
+        With ``wait`` (a queued checkout) the reply may take that much longer,
+        and interim replies (``"queued": true``) go to ``on_interim``."""
         self._next_id += 1
         rid = self._next_id
         message["id"] = rid
+        if wait:
+            self._sock.settimeout(self.timeout + wait)
         try:
             self._sock.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
             while True:
                 reply = self._read_line()
                 if reply.get("id") == rid:
+                    if reply.get("queued") is True:
+                        if on_interim is not None:
+                            on_interim(reply)
+                        continue
                     return reply
                 if reply.get("id") is None and reply.get("ok") is False:
                     # The server gave up on the connection (e.g. idle timeout).
@@ -116,6 +133,9 @@ class Session:
         except OSError as exc:
             self.close()
             raise SessionError(f"connection to {self.address[0]} broke ({exc})") from None
+        finally:
+            if wait:
+                self._sock.settimeout(self.timeout)
 
     def _read_line(self) -> dict[str, Any]:
         while b"\n" not in self._buffer:

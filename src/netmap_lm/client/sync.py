@@ -124,7 +124,9 @@ class LicenseClient:
         raise LicenseDenied(reasons.SERVER_UNREACHABLE, "; ".join(unreachable))
 
     def _request(
-        self, message: dict[str, Any] | Callable[[Session], dict[str, Any]]
+        self,
+        message: dict[str, Any] | Callable[[Session], dict[str, Any]],
+        **options: Any,
     ) -> tuple[Session, dict[str, Any]]:
         """Send on the current session; on a broken one, reconnect once and resend.
 
@@ -135,7 +137,7 @@ class LicenseClient:
                 session = self._connect()
                 try:
                     body = message(session) if callable(message) else dict(message)
-                    return session, session.request(body)
+                    return session, session.request(body, **options)
                 except SessionError:
                     self._session = None
                     if attempt == 2:
@@ -175,11 +177,16 @@ class LicenseClient:
         *,
         on_lost: LostCallback | None = None,
         heartbeat: bool = True,
+        wait: float = 0,
+        on_queued: Callable[[int], None] | None = None,
     ) -> Lease:
         """Check out one seat; raises :class:`LicenseDenied` with the reason.
 
         The lease heartbeats in the background until :meth:`Lease.checkin`
-        (or the end of a ``with`` block).
+        (or the end of a ``with`` block).  With ``wait`` seconds, a checkout
+        that finds every seat taken queues on the server; ``on_queued`` hears
+        its position (and every change of it) until a seat is granted or the
+        wait is over (then ``SEATS_EXHAUSTED``).
         """
         request = {
             "op": "checkout",
@@ -191,7 +198,14 @@ class LicenseClient:
             "pid": os.getpid(),
             "project": self.project,
         }
-        session, reply = self._request(request)
+        if wait > 0:
+            request["wait"] = max(1, round(wait))
+
+        def interim(reply: dict[str, Any]) -> None:
+            if on_queued is not None and isinstance(reply.get("position"), int):
+                on_queued(reply["position"])
+
+        session, reply = self._request(request, wait=wait, on_interim=interim)
         if not reply.get("ok"):
             raise _denied(reply)
         try:

@@ -38,6 +38,7 @@ from netmap_lm.server.admin import ensure_admin_token, read_admin_token
 from netmap_lm.server.budgets import AddressBudgets
 from netmap_lm.server.config import ServerConfig
 from netmap_lm.server.identity import load_identity
+from netmap_lm.server.queue import Waiter, WaitQueue
 from netmap_lm.server.reportlog import ReportLog
 from netmap_lm.store.sqlite import Change, LeaseStore, Meta, Release
 
@@ -84,6 +85,7 @@ class LicenseServer:
         self.budgets = AddressBudgets(config.limits)
         self.abuse = AbuseMonitor()
         self.revoked: dict[str, str] = {}
+        self.queue = WaitQueue()
         self.port = config.port
         self.tls_context = _tls_context(config) if config.tls_cert else None
         self._listeners: list[Any] = []
@@ -190,6 +192,8 @@ class LicenseServer:
                 last_saved = now
             self.budgets.forget_idle(now)
             self.abuse.prune(self.wall())
+            if any(isinstance(c, Release) for c in changes):
+                self.serve_queue()
             if changes:
                 try:
                     await self.store.commit(changes)
@@ -265,8 +269,10 @@ class LicenseServer:
         )
 
     def checkout(
-        self, request: messages.Checkout, nonce: str, address: str
+        self, request: messages.Checkout, nonce: str, address: str, *, retry: bool = False
     ) -> tuple[dict[str, Any], Lease | None]:
+        """Decide a checkout; ``retry`` is a queued one offered a freed seat
+        (its refusals are not news: not logged, not counted as denials)."""
         wall_ms = int(self.wall() * 1000)
         tampered = self.clock_guard.observe(wall_ms)
         result = self.engine.checkout(
@@ -281,6 +287,8 @@ class LicenseServer:
             clock_tampered=tampered,
         )
         if isinstance(result, Denial):
+            if retry:
+                return messages.error(request.id, result.reason, result.message), None
             self.counters[f"denials_{result.reason}"] += 1
             log.info("denied %s v%s to %s@%s (%s): %s %s", request.feature, request.version,
                      request.user, request.host, address, result.reason, result.message)
@@ -358,6 +366,7 @@ class LicenseServer:
                     "in_use": self.engine.in_use(name),
                     "lines": [_line_view(line) for line in lines],
                     "leases": [_lease_view(lease) for lease in self.engine.leases_of(name)],
+                    "queue": self.queue_view(name),
                 }
             )
         return messages.ok(
@@ -378,6 +387,72 @@ class LicenseServer:
             features=features,
             problems=[str(p) for p in self.license.problems],
         )
+
+    # -- the queue ----------------------------------------------------------------------
+
+    def enqueue(self, request: messages.Checkout, session: Any) -> None:
+        """Queue a checkout that found no free seat and asked to wait."""
+        waiter = Waiter(request, session, int(self.wall() * 1000))
+        waiter.position = self.queue.add(waiter)
+        waiter.timer = asyncio.get_running_loop().call_later(
+            request.wait, self._wait_over, waiter
+        )
+        self.counters["queued"] += 1
+        self.record("QUEUE", feature=request.feature, user=request.user, host=request.host,
+                    position=waiter.position)
+        session.send(_queued(waiter))
+
+    def _leave(self, waiter: Waiter, outcome: str) -> None:
+        self.queue.remove(waiter)
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+        request = waiter.request
+        self.record("DEQUEUE", feature=request.feature, user=request.user, host=request.host,
+                    outcome=outcome, waited_ms=int(self.wall() * 1000) - waiter.since_ms)
+        for behind in self.queue.waiters(request.feature):
+            position = self.queue.waiters(request.feature).index(behind) + 1
+            if position != behind.position:
+                behind.position = position
+                behind.session.send(_queued(behind))
+
+    def _wait_over(self, waiter: Waiter) -> None:
+        position = waiter.position
+        self._leave(waiter, "timeout")
+        waiter.session.send(messages.error(
+            waiter.request.id, reasons.SEATS_EXHAUSTED,
+            f"no seat of {waiter.request.feature} freed within {waiter.request.wait} s "
+            f"(position {position} in the queue)"))
+
+    def leave_queue(self, session: Any) -> None:
+        """A session closed: its waiters leave, nobody behind is held up."""
+        for waiter in self.queue.of_session(session):
+            self._leave(waiter, "left")
+
+    def serve_queue(self) -> None:
+        """Seats may have freed: offer them to the waiters, in order."""
+        for feature in self.queue.features():
+            for waiter in self.queue.waiters(feature):
+                transport = waiter.session.transport
+                if transport is None or transport.is_closing():
+                    self._leave(waiter, "left")
+                    continue
+                nonce = waiter.session.conn.nonce
+                reply, lease = self.checkout(waiter.request, nonce, waiter.session.address,
+                                             retry=True)
+                if lease is not None:
+                    self._leave(waiter, "granted")
+                    waiter.session.commit_grant(lease, reply)
+                elif reply.get("reason") != reasons.SEATS_EXHAUSTED:
+                    self._leave(waiter, "refused")
+                    waiter.session.send(reply)
+
+    def queue_view(self, feature: str) -> list[dict[str, Any]]:
+        return [
+            {"position": i + 1, "user": w.request.user, "host": w.request.host,
+             "display": w.request.display, "version": w.request.version,
+             "since": w.since_ms}
+            for i, w in enumerate(self.queue.waiters(feature))
+        ]
 
     # -- admin operations ------------------------------------------------------------
 
@@ -449,6 +524,12 @@ class LicenseServer:
     def audit(self, request: messages.Audit) -> dict[str, Any]:
         return messages.ok(request.id, findings=[f.view() for f in self.abuse.list()],
                            counters=dict(sorted(self.counters.items())))
+
+
+def _queued(waiter: Waiter) -> dict[str, Any]:
+    """The interim answer to a waiting checkout: same id, ``queued`` and the position."""
+    return messages.ok(waiter.request.id, queued=True, position=waiter.position,
+                       feature=waiter.request.feature)
 
 
 def _tls_context(config: ServerConfig) -> Any:

@@ -147,6 +147,7 @@ class Session(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.sessions.discard(self)
+        self.server.leave_queue(self)
         self.server.budgets.release_connection(self.address)
         if self._timer:
             self._timer.cancel()
@@ -227,10 +228,12 @@ class Session(asyncio.Protocol):
         elif isinstance(request, messages.Checkout):
             assert self.conn.nonce is not None
             reply, lease = server.checkout(request, self.conn.nonce, self.address)
-            if lease is None:
-                self.send(reply)
+            if lease is not None:
+                self.commit_grant(lease, reply)
+            elif request.wait > 0 and reply.get("reason") == reasons.SEATS_EXHAUSTED:
+                server.enqueue(request, self)
             else:
-                self._after_commit([Grant(lease)], reply, granted=lease)
+                self.send(reply)
         elif isinstance(request, messages.Checkin):
             held = server.held_lease(request.lease, request.token, self.address)
             if isinstance(held, Denial):
@@ -238,6 +241,7 @@ class Session(asyncio.Protocol):
                 return
             server.checkin(held, self.address)
             self._after_commit([Release(held.id)], messages.ok(request.id, lease=held.id))
+            server.serve_queue()
         elif isinstance(request, messages.Heartbeat):
             held = server.held_lease(request.lease, request.token, self.address)
             if isinstance(held, Denial):
@@ -266,9 +270,11 @@ class Session(asyncio.Protocol):
         if isinstance(request, messages.Remove):
             reply, removed = server.remove(request, self.address)
             self._after_commit([Release(x.id) for x in removed], reply)
+            server.serve_queue()
         elif isinstance(request, messages.Reread):
             reply, revoked = server.reread(request, self.address)
             self._after_commit([Release(x.id) for x in revoked], reply)
+            server.serve_queue()
         elif isinstance(request, messages.Shutdown):
             log.info("shutdown requested by %s", self.address)
             server.record("ADMIN", action="shutdown", by=self.address)
@@ -276,6 +282,10 @@ class Session(asyncio.Protocol):
             asyncio.get_running_loop().call_later(0.05, server.request_stop)
         elif isinstance(request, messages.Audit):
             self.send(server.audit(request))
+
+    def commit_grant(self, lease: Lease, reply: dict[str, Any]) -> None:
+        """Answer a grant once it is durable."""
+        self._after_commit([Grant(lease)], reply, granted=lease)
 
     def _after_commit(self, changes: list[Change], reply: dict[str, Any],
                       granted: Lease | None = None) -> None:
