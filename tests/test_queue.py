@@ -25,7 +25,8 @@ def test_three_waiters_served_in_order_one_leaves(kit):
             env = kit.env(NETMAP_LM_USER=user)
             waiters.append(kit.spawn("checkout", "netmap", "--wait", "60", "--hold", "30",
                                      "--json", env=env))
-            assert wait_for(lambda n=len(waiters): len(status(kit)["queue"]) == n, 10)
+            expected = len(waiters)
+            assert wait_for(lambda: len(status(kit)["queue"]) == expected, 10)  # noqa: B023
         try:
             queue = status(kit)["queue"]
             assert [(q["user"], q["position"]) for q in queue] == [("w1", 1), ("w2", 2), ("w3", 3)]
