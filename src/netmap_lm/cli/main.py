@@ -83,7 +83,15 @@ def cli(ctx: click.Context, server: str | None, vendor_key: str | None, as_json:
 
 
 def _register() -> None:
-    from netmap_lm.cli import admin_cmds, client_cmds, licensing_cmds, report_cmd, serve_cmd
+    from netmap_lm.cli import (
+        admin_cmds,
+        borrow_cmd,
+        client_cmds,
+        licensing_cmds,
+        probe_cmd,
+        report_cmd,
+        serve_cmd,
+    )
 
     cli.add_command(licensing_cmds.vendor)
     cli.add_command(licensing_cmds.server)
@@ -97,6 +105,8 @@ def _register() -> None:
     cli.add_command(admin_cmds.reread)
     cli.add_command(admin_cmds.shutdown)
     cli.add_command(admin_cmds.audit)
+    cli.add_command(probe_cmd.probe)
+    cli.add_command(borrow_cmd.borrow)
     cli.add_command(report_cmd.report)
 
 

@@ -73,6 +73,7 @@ class AsyncLicenseClient:
         self.host = host or identity.current_host()
         self.display = identity.current_display() if display is None else display
         self.project = identity.current_project() if project is None else project
+        self.hostid = identity.current_host_ids()
         self.timeout = timeout
         self._session: _AsyncSession | None = None
         self._lock = asyncio.Lock()
@@ -138,7 +139,7 @@ class AsyncLicenseClient:
                        on_lost: AsyncLostCallback | None = None) -> AsyncLease:
         request = {"op": "checkout", "feature": feature, "version": version,
                    "user": self.user, "host": self.host, "display": self.display,
-                   "pid": os.getpid(), "project": self.project}
+                   "pid": os.getpid(), "project": self.project, "hostid": self.hostid}
         session, reply = await self._request(request)
         if not reply.get("ok"):
             raise _denied(reply)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import _socket
 import os
 
+MAX_HOST_IDS = 8  # sent with a checkout; a host with many virtual interfaces has dozens
+
 
 def current_user() -> str:
     name = os.environ.get("NETMAP_LM_USER")
@@ -40,3 +42,14 @@ def current_display() -> str:
 
 def current_project() -> str:
     return os.environ.get("NETMAP_LM_PROJECT") or os.environ.get("LM_PROJECT", "")
+
+
+def current_host_ids() -> str:
+    """This machine's host ids, comma-separated (node-locked lines, borrows);
+    ``NETMAP_LM_HOSTID`` overrides, like FlexLM's hostid override for tests."""
+    override = os.environ.get("NETMAP_LM_HOSTID")
+    if override is not None:
+        return override
+    from netmap_lm.licensing.hostid import host_ids
+
+    return ",".join(host_ids()[:MAX_HOST_IDS])

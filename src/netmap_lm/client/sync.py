@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netmap_lm import reasons
-from netmap_lm.client import identity
+from netmap_lm.client import borrow, identity
 from netmap_lm.client.addresses import format_address, parse_servers
 from netmap_lm.client.session import Session, SessionError, TlsSettings
 from netmap_lm.encoding import b64u_decode
@@ -30,6 +30,7 @@ from netmap_lm.protocol import trust, udp
 from netmap_lm.reasons import LicenseDenied
 
 VENDOR_KEY_ENV = "NETMAP_LM_VENDOR_KEY"
+
 UDP_ACK_WAIT = 1.0  # seconds to wait for a UDP ack before falling back to TCP
 
 LostCallback = Callable[["Lease", str, str], None]
@@ -98,6 +99,7 @@ class LicenseClient:
         self.host = host or identity.current_host()
         self.display = identity.current_display() if display is None else display
         self.project = identity.current_project() if project is None else project
+        self.hostid = identity.current_host_ids()
         self.timeout = timeout
         self._session: Session | None = None
         self._lock = _thread.allocate_lock()
@@ -179,6 +181,7 @@ class LicenseClient:
         heartbeat: bool = True,
         wait: float = 0,
         on_queued: Callable[[int], None] | None = None,
+        borrow_hours: int = 0,
     ) -> Lease:
         """Check out one seat; raises :class:`LicenseDenied` with the reason.
 
@@ -186,8 +189,13 @@ class LicenseClient:
         (or the end of a ``with`` block).  With ``wait`` seconds, a checkout
         that finds every seat taken queues on the server; ``on_queued`` hears
         its position (and every change of it) until a seat is granted or the
-        wait is over (then ``SEATS_EXHAUSTED``).
+        wait is over (then ``SEATS_EXHAUSTED``).  A seat borrowed earlier on
+        this machine (:meth:`borrow`) is used offline, without any server.
         """
+        if not borrow_hours and os.path.exists(borrow.borrow_path(feature)):
+            borrowed = self._borrowed(feature, version, on_lost)
+            if borrowed is not None:
+                return borrowed
         request = {
             "op": "checkout",
             "feature": feature,
@@ -197,9 +205,13 @@ class LicenseClient:
             "display": self.display,
             "pid": os.getpid(),
             "project": self.project,
+            "hostid": self.hostid,
         }
         if wait > 0:
             request["wait"] = max(1, round(wait))
+        if borrow_hours:
+            request["borrow"] = borrow_hours
+            heartbeat = False
 
         def interim(reply: dict[str, Any]) -> None:
             if on_queued is not None and isinstance(reply.get("position"), int):
@@ -222,9 +234,52 @@ class LicenseClient:
                 self._drop()
             raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
         lease = Lease(self, grant, reply.get("feature_line", ""), session.address, on_lost)
-        self._leases.append(lease)
+        lease.signature = reply.get("sig", "")
+        lease.server_line = session.hello.get("server_line", "")
+        if not borrow_hours:
+            self._leases.append(lease)
         if heartbeat:
             lease._start_heartbeats()
+        return lease
+
+    # -- borrowing ----------------------------------------------------------------------
+
+    def borrow(self, feature: str, version: str = "0", *, hours: int) -> Lease:
+        """Borrow a seat for ``hours``: saved on this machine, usable offline
+        by :meth:`checkout` until the borrow ends or :meth:`return_borrow`."""
+        lease = self.checkout(feature, version, borrow_hours=hours)
+        lease.borrowed = True
+        borrow.save(feature, {"grant": lease.grant, "sig": lease.signature,
+                              "feature_line": lease.feature_line,
+                              "server_line": lease.server_line,
+                              "server": format_address(lease.server)})
+        return lease
+
+    def return_borrow(self, feature: str) -> bool:
+        """Give a borrowed seat back early; False when none was borrowed here."""
+        record = borrow.load_any(feature)
+        if record is None:
+            return False
+        grant = record["grant"]
+        key = b64u_decode(grant["key"])
+
+        def checkin(session: Session) -> dict[str, Any]:
+            return {"op": "checkin", "lease": grant["lease"],
+                    "token": trust.lease_token(key, grant["lease"])}
+
+        _, reply = self._request(checkin)
+        if not reply.get("ok") and reply.get("reason") != reasons.LEASE_UNKNOWN:
+            raise _denied(reply)
+        borrow.remove(feature)
+        return True
+
+    def _borrowed(self, feature: str, version: str, on_lost: LostCallback | None) -> Lease | None:
+        record = borrow.load_valid(feature, version, self.vendor_key, self.hostid)
+        if record is None:
+            return None
+        (server,) = parse_servers(record["server"])
+        lease = Lease(self, record["grant"], record["feature_line"], server, on_lost)
+        lease.borrowed = True
         return lease
 
     def status(self, feature: str | None = None) -> dict[str, Any]:
@@ -289,6 +344,9 @@ class Lease:
         self._stop.acquire()
         self._done = _thread.allocate_lock()
         self.lost: tuple[str, str] | None = None  # (reason, message) once lost
+        self.borrowed = False  # a borrowed seat: no heartbeats, kept until returned
+        self.signature = ""  # the server's signature of the grant
+        self.server_line = ""  # the vendor-signed SERVER line of the granting server
         self.checked_in = False
         self.last_confirmed = time.monotonic()
         self.heartbeats_udp = 0
@@ -311,6 +369,8 @@ class Lease:
             return
         self.checked_in = True
         self._stop_heartbeats()
+        if self.borrowed:
+            return  # the borrow goes on; LicenseClient.return_borrow ends it
         if self in self.client._leases:
             self.client._leases.remove(self)
         if self.lost:

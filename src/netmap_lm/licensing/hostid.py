@@ -6,11 +6,24 @@ systemd/D-Bus machine id (``machine:``), which survives network changes.
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
+import os
 
-_NET = Path("/sys/class/net")
-_MACHINE_ID_FILES = (Path("/etc/machine-id"), Path("/var/lib/dbus/machine-id"))
+_NET = "/sys/class/net"
+_MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+
+
+def _sha256_hex(data: bytes) -> str:
+    # cryptography's hash, not hashlib: the client library has it loaded already.
+    from cryptography.hazmat.primitives import hashes
+
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(data)
+    return digest.finalize().hex()
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="ascii", errors="replace") as handle:
+        return handle.read().strip()
 
 
 def host_ids() -> list[str]:
@@ -18,22 +31,22 @@ def host_ids() -> list[str]:
     ids: list[str] = []
     for path in _MACHINE_ID_FILES:
         try:
-            text = path.read_text().strip()
+            text = _read(path)
         except OSError:
             continue
         if text:
-            ids.append("machine:" + hashlib.sha256(text.encode()).hexdigest()[:16])
+            ids.append("machine:" + _sha256_hex(text.encode())[:16])
             break
     try:
-        interfaces = sorted(_NET.iterdir())
+        interfaces = sorted(os.listdir(_NET))
     except OSError:
         interfaces = []
-    for iface in interfaces:
+    for name in interfaces:
         try:
-            mac = (iface / "address").read_text().strip().replace(":", "").lower()
+            mac = _read(f"{_NET}/{name}/address").replace(":", "").lower()
         except OSError:
             continue
-        if iface.name != "lo" and mac and set(mac) != {"0"}:
+        if name != "lo" and mac and set(mac) != {"0"}:
             ids.append("mac:" + mac)
     return ids or ["machine:unknown"]
 

@@ -153,14 +153,58 @@ def verify_grant(
     for key in ("feature", "version", "user", "host", "display", "pid", "project"):
         if grant[key] != request.get(key):
             raise Untrusted(f"grant {key} {grant[key]!r} is not the one requested")
-    terms = (grant["heartbeat_interval"], grant["lease_timeout"], grant["time"], grant["grace"])
+    if grant["hostid"] != request.get("hostid", ""):
+        raise Untrusted("grant hostid is not the one sent")
+    terms = (grant["heartbeat_interval"], grant["lease_timeout"], grant["time"], grant["grace"],
+             grant["borrow_until"])
     if not all(isinstance(t, int) and not isinstance(t, bool) for t in terms):
         raise Untrusted("grant terms are not integers")
     if not 0 < grant["heartbeat_interval"] < grant["lease_timeout"]:
         raise Untrusted("grant heartbeat interval and lease timeout do not make sense")
     if not hello_time_ms - 60_000 <= grant["time"] <= hello_time_ms + MS_PER_DAY:
         raise Untrusted("grant time is outside this session")
-    feature_line = reply.get("feature_line")
+    hours = request.get("borrow", 0)
+    if grant["borrow_until"] and not (
+        hours and grant["time"] < grant["borrow_until"] <= grant["time"] + hours * 3_600_000
+    ):
+        raise Untrusted("grant borrow period is not the one asked for")
+    if hours and not grant["borrow_until"]:
+        raise Untrusted("a borrow was asked for, but the grant is an ordinary lease")
+    verify_feature_line(grant, reply.get("feature_line"), vendor_key)
+    return grant
+
+
+def verify_grant_offline(
+    saved: dict[str, Any], vendor_key: Ed25519PublicKey, now_ms: int
+) -> dict[str, Any]:
+    """Check a saved borrow grant without any server: vendor key → SERVER line
+    → server key → grant signature → FEATURE line, and the borrow period."""
+    from netmap_lm.licensing.keys import public_from_text
+
+    grant = saved.get("grant")
+    server_line = saved.get("server_line")
+    if not (isinstance(grant, dict) and set(grant) == GRANT_FIELDS
+            and isinstance(server_line, str)):
+        raise Untrusted("not a borrow grant")
+    try:
+        keyword, fields = lines.tokenize(server_line)
+        server_key = public_from_text(fields.get("key", ""))
+    except ValueError:
+        raise Untrusted("the SERVER line of the borrow is unreadable") from None
+    if keyword != "SERVER" or not lines.signature_valid(vendor_key, keyword, fields):
+        raise Untrusted("the SERVER line of the borrow is not signed by the vendor key")
+    _verify(server_key, saved.get("sig"), grant_payload(grant), "borrow grant")
+    verify_feature_line(grant, saved.get("feature_line"), vendor_key)
+    if not isinstance(grant["borrow_until"], int) or grant["borrow_until"] <= 0:
+        raise Untrusted("the grant is not a borrow")
+    if not grant["time"] - 60_000 <= now_ms < grant["borrow_until"]:
+        raise Untrusted("the borrow period is over (or the clock is before the borrow)")
+    return grant
+
+
+def verify_feature_line(grant: dict[str, Any], feature_line: Any,
+                        vendor_key: Ed25519PublicKey) -> None:
+    """The vendor-signed FEATURE line a grant draws from, checked against it."""
     if not isinstance(feature_line, str):
         raise Untrusted("grant lacks its FEATURE line")
     try:
@@ -177,7 +221,6 @@ def verify_grant(
     start, expires = fields.get("start", "permanent"), fields.get("expires", "")
     if (start != "permanent" and day < start) or (expires != "permanent" and day > expires):
         raise Untrusted("the FEATURE line is not valid on the grant's date")
-    return grant
 
 
 def _version_key(text: str) -> tuple[int, ...]:

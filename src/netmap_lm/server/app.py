@@ -317,6 +317,8 @@ class LicenseServer:
             "lease_timeout": _whole(self.config.lease_timeout),
             "grace": line.grace_minutes,
             "key": b64u_encode(result.key),
+            "hostid": request.hostid,
+            "borrow_until": result.borrow_until_ms,
         }
         sig = self.identity.private_key.sign(trust.grant_payload(grant))
         reply = messages.ok(request.id, grant=grant, sig=b64u_encode(sig),
@@ -571,6 +573,7 @@ def _lease_view(lease: Lease) -> dict[str, Any]:
         "version": lease.version,
         "line": lease.line_id,
         "granted_at": lease.granted_at_ms,
+        "borrow_until": lease.borrow_until_ms,
     }
 
 
