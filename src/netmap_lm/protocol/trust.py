@@ -50,6 +50,8 @@ GRANT_FIELDS = frozenset(
         "lease_timeout",
         "grace",
         "key",
+        "hostid",
+        "borrow_until",
     }
 )
 MS_PER_DAY = 86_400_000
