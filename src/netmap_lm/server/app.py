@@ -385,6 +385,7 @@ class LicenseServer:
                 "lease_timeout": _whole(self.config.lease_timeout),
                 "license": str(self.config.license_path),
                 "clock_tampered": self.clock_guard.tampered,
+                "utc_offset": _utc_offset(self.wall()),
             },
             features=features,
             problems=[str(p) for p in self.license.problems],
@@ -526,6 +527,11 @@ class LicenseServer:
     def audit(self, request: messages.Audit) -> dict[str, Any]:
         return messages.ok(request.id, findings=[f.view() for f in self.abuse.list()],
                            counters=dict(sorted(self.counters.items())))
+
+
+def _utc_offset(wall: float) -> int:
+    """Seconds east of UTC of the server's local time (lmstat prints local times)."""
+    return int(time.localtime(wall).tm_gmtoff)
 
 
 def _queued(waiter: Waiter) -> dict[str, Any]:
