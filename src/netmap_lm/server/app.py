@@ -129,6 +129,7 @@ class LicenseServer:
                 log.warning("lease %s of %s no longer fits the license; dropped",
                             lease.id, lease.feature)
                 self.store.commit_now([Release(lease.id)])
+                self.record_checkin(lease, "shutdown")
         if self.clock_guard.observe(int(self.wall() * 1000)):
             self._warn_clock()
         self.store.start()
@@ -219,7 +220,8 @@ class LicenseServer:
         seats = self.engine.seats(lease.feature, self.today())
         self.record("CHECKOUT", lease=lease.id, handle=lease.handle, feature=lease.feature,
                     version=lease.version, user=lease.user, host=lease.host,
-                    display=lease.display, pid=lease.pid, project=lease.project,
+                    display=lease.display or None, pid=lease.pid,
+                    project=lease.project or None,
                     line=lease.line_id, in_use=self.engine.in_use(lease.feature),
                     seats="uncounted" if seats is None else seats, addr=lease.address,
                     borrow_until=lease.borrow_until_ms or None)

@@ -37,16 +37,46 @@ MAX_VALUE_CHARS = 512  # characters; a denial message or a path is far shorter
 SHORT_VALUE_CHARS = 64  # characters; values are cut to this if a record is still too long
 MAX_PENDING_LINES = 200_000  # lines (~40 MB) held while the disk refuses writes
 
+# The documented records (docs/report-log.md): kind → its keys, in the order
+# written.  The writer does not enforce it (a newer server may add keys, and
+# the reader skips what it does not know); tests hold the document to it.
+KINDS: dict[str, tuple[str, ...]] = {
+    "START": ("server", "port", "features"),
+    "STOP": ("reason", "leases_kept"),
+    "CHECKOUT": (
+        "lease", "handle", "feature", "version", "user", "host", "display", "pid",
+        "project", "line", "in_use", "seats", "addr", "borrow_until",
+    ),
+    "CHECKIN": ("lease", "feature", "user", "host", "reason", "in_use", "held_ms"),
+    "DENIAL": ("feature", "version", "user", "host", "reason", "message", "addr"),
+    "QUEUE": ("feature", "user", "host", "position"),
+    "DEQUEUE": ("feature", "user", "host", "outcome", "waited_ms"),
+    "REREAD": ("result", "message"),
+    "ADMIN": ("action", "by", "lease", "feature", "user", "host"),
+    "AUDIT": ("kind", "addr", "user", "host", "count", "detail"),
+    "LOST": ("count",),
+}
+CHECKIN_REASONS = ("normal", "exit", "removed", "timeout", "linger", "borrow_return", "shutdown")
+DEQUEUE_OUTCOMES = ("granted", "left", "timeout")
+
 _KIND = re.compile(r"[A-Z_]+")
 _KEY = re.compile(r"[a-z_]+")
-# Control characters (including line breaks) would split a record in two.
-_CONTROL = {code: " " for code in [*range(32), 127]}
+# Control characters and the Unicode line breaks (which str.splitlines() honours)
+# would split a record in two.
+_CONTROL = {code: " " for code in [*range(32), *range(127, 160), 0x2028, 0x2029]}
+
+
+_last_second: tuple[int, str] = (-1, "")  # busy servers write many records a second
 
 
 def format_time(when_ms: int) -> str:
     """``2025-03-04T09:15:02.123Z``: UTC, milliseconds, fixed width."""
+    global _last_second
     seconds, millis = divmod(when_ms, 1000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    cached_seconds, stamp = _last_second  # one tuple: safe to share between threads
+    if cached_seconds != seconds:
+        stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (seconds, stamp)
     return f"{stamp}.{millis:03d}Z"
 
 
@@ -97,8 +127,12 @@ class ReportLog:
 
     # -- the event loop side -----------------------------------------------
 
-    def record(self, kind: str, when_ms: int, **fields: str | int | None) -> None:
-        """Format one record and buffer it; never touches the disk."""
+    def record(self, kind: str, when_ms: int, /, **fields: str | int | None) -> None:
+        """Format one record and buffer it; never touches the disk.
+
+        ``kind`` and ``when_ms`` are positional only, so that AUDIT can have a
+        ``kind=`` field.
+        """
         line = format_record(kind, when_ms, fields) + "\n"
         with self._lock:
             if self._closed:
