@@ -174,7 +174,8 @@ def test_restore_refuses_a_lease_whose_line_is_gone():
 
 ACTIONS = st.lists(
     st.one_of(
-        st.tuples(st.just("checkout"), st.sampled_from(["a", "b"]), st.sampled_from(["4.0", "5.0", "6.0"])),
+        st.tuples(st.just("checkout"), st.sampled_from(["a", "b"]),
+                  st.sampled_from(["4.0", "5.0", "6.0"])),
         st.tuples(st.just("checkin"), st.integers(0, 50), st.just("")),
         st.tuples(st.just("heartbeat"), st.integers(0, 50), st.just("")),
         st.tuples(st.just("advance"), st.integers(0, 8), st.just("")),
@@ -229,6 +230,143 @@ def test_grants_never_exceed_seats_and_freed_seats_are_granted_again(actions, se
             assert count <= limits[line_id]
         assert e.engine.in_use("a") <= seats_a + 1
         assert e.engine.in_use("b") <= seats_b
+
+
+# -- property: options, dup groups and linger never break the counts ------------------------
+
+USERS = ("ann", "bob", "cat", "dan")
+HOSTS = ("h1", "h2")
+RULES = (
+    "RESERVE 1 a USER bob",
+    "RESERVE 2 a GROUP eng",
+    "RESERVE 1 a HOST h2",
+    "RESERVE 1 a:ID=a6 USER cat",
+    "MAX 1 a USER ann",
+    "MAX 2 a GROUP eng",
+    "MAX 1 a USER ALL_USERS",
+    "MAX 2 a HOST h1",
+    "MAX 1 a:ID=a6 GROUP eng",
+)
+POLICY_ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("checkout"), st.sampled_from(USERS), st.sampled_from(HOSTS),
+                  st.sampled_from(["5.0", "6.0"])),
+        st.tuples(st.just("checkin"), st.integers(0, 60), st.booleans(), st.just("")),
+        st.tuples(st.just("heartbeat"), st.integers(0, 60), st.just(""), st.just("")),
+        st.tuples(st.just("advance"), st.integers(0, 8), st.just(""), st.just("")),
+    ),
+    max_size=80,
+)
+
+
+def _seats(engine: SeatEngine) -> list:
+    """Every counted seat, read from the engine's internals (held or lingering)."""
+    found = {id(s): s for s in engine._seat_of.values()}
+    found.update({id(s): s for s in engine._lingering.values()})
+    return list(found.values())
+
+
+def _check_counts(engine: SeatEngine) -> None:
+    """Recount everything from the seats and compare with the engine's counters."""
+    seats = _seats(engine)
+    assert engine.in_use("a") == len(seats)
+    limits = {}
+    for pool in engine._by_line.values():
+        mine = [s for s in seats if s.pool is pool]
+        assert pool.used == len(mine) <= pool.cap  # grants never exceed seats
+        shared = [s for s in mine if s.reservation is None]
+        assert pool.shared_used == len(shared) <= pool.shared_cap
+        if pool.dup != "none":  # one seat per dup group
+            assert len({s.key for s in mine}) == len(mine)
+        for reservation in pool.policy.reservations if pool.policy else ():
+            held = [s for s in mine if s.reservation is reservation]
+            assert reservation.used == len(held) <= reservation.cap
+            # Reserved seats never go to non-members.
+            assert all(reservation.identity.matches(s.holder) for s in held)
+        for limit in pool.policy.maxes if pool.policy else ():
+            limits[id(limit)] = limit
+    for limit in limits.values():
+        members = [s for s in seats
+                   if limit.rule.applies_to(s.pool.line) and limit.identity.matches(s.holder)]
+        for key in {limit.key(s.holder) for s in members} | set(limit.counts):
+            held = [s for s in members if limit.key(s.holder) == key]
+            assert limit.counts.get(key, 0) == len(held)
+            # MAX is never exceeded by unreserved seats; only a reservation (a
+            # promise, RESERVE over MAX) can take an identity past it.
+            assert sum(1 for s in held if s.reservation is None) <= limit.count
+            if len(held) > limit.count:
+                assert any(s.reservation is not None for s in held)
+
+
+def _refusal_was_right(engine: SeatEngine, user: str, host: str, version: str) -> None:
+    """A SEATS_EXHAUSTED refusal: no line that could serve had a seat for this client."""
+    client = CheckoutRequest("a", version, user, host)
+    seats = _seats(engine)
+    for pool in engine._pools["a"]:
+        if pool.version_key < (int(version[0]), 0, 0, 0):
+            continue
+        mine = [s for s in seats if s.pool is pool]
+        assert not any(s.key == (user, host) or (pool.dup == "user" and s.key == (user,))
+                       or (pool.dup == "host" and s.key == (host,))
+                       for s in mine if pool.dup != "none" or s.linger_until is not None)
+        policy = pool.policy
+        reservations = policy.reservations if policy else []
+        assert not any(r.identity.matches(client)
+                       and sum(1 for s in mine if s.reservation is r) < r.cap
+                       for r in reservations)
+        shared_free = pool.shared_cap - sum(1 for s in mine if s.reservation is None)
+        capped = policy is not None and any(
+            m.identity.matches(client)
+            and sum(1 for s in seats if m.rule.applies_to(s.pool.line)
+                    and m.identity.matches(s.holder) and m.key(s.holder) == m.key(client))
+            >= m.count
+            for m in policy.maxes
+        )
+        assert capped or shared_free <= 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(POLICY_ACTIONS, st.lists(st.sampled_from(RULES), max_size=4, unique=True),
+       st.integers(1, 4), st.sampled_from(["none", "user", "host", "user_host"]),
+       st.sampled_from([0, 5]))
+def test_reservations_max_dup_and_linger_keep_exact_counts(actions, rules, seats_a, dup, linger):
+    from netmap_lm.licensing.options import parse_options
+
+    options = parse_options("GROUP eng ann bob\n" + "\n".join(rules), "p.opt")
+    lines = [
+        FeatureLine(name="a", version=v, seats=n, type="floating", start=None, expires=None,
+                    id=i, text="", lineno=1, dup=dup, linger_seconds=linger)
+        for v, n, i in (("5.0", seats_a, "a5"), ("6.0", 1, "a6"))
+    ]
+    engine = SeatEngine(lines, lease_timeout=10, options=options)
+    now = 0.0
+    granted: list[str] = []
+    for kind, arg, extra, version in actions:
+        if kind == "checkout":
+            result = engine.checkout(CheckoutRequest("a", version, arg, extra),
+                                     lease_id=os.urandom(8).hex(), key=b"k", now=now,
+                                     wall_ms=0, today=TODAY)
+            if isinstance(result, Lease):
+                granted.append(result.id)
+            else:
+                assert result.reason == reasons.SEATS_EXHAUSTED, result
+                _refusal_was_right(engine, arg, extra, version)
+        elif kind in ("checkin", "heartbeat") and granted:
+            lease_id = granted[arg % len(granted)]
+            if kind == "checkin":
+                engine.checkin(lease_id, now=now if extra else None)
+            else:
+                engine.heartbeat(lease_id, now=now)
+        elif kind == "advance":
+            now += arg
+            engine.expire(now)
+        _check_counts(engine)
+    # Everything returned: every counter back to zero.
+    for lease_id in list(engine.leases):
+        engine.checkin(lease_id)
+    engine.expire(now + 100)
+    assert engine.in_use("a") == 0
+    _check_counts(engine)
 
 
 def test_clock_set_back_refuses_time_limited_lines_but_not_permanent_ones():

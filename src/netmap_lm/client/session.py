@@ -164,7 +164,10 @@ class Session:
 def _connect(address: tuple[str, int], timeout: float) -> Any:
     host, port = address
     try:
-        infos = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)
+        # An ASCII host as bytes skips the "idna" codec, which costs an
+        # application ~3 ms of imports at every start.
+        name: str | bytes = host.encode() if host.isascii() else host
+        infos = _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM)
     except OSError as exc:
         raise SessionError(f"cannot resolve {host} ({exc})") from None
     last: OSError | None = None

@@ -235,6 +235,7 @@ class LicenseClient:
             raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
         lease = Lease(self, grant, reply.get("feature_line", ""), session.address, on_lost)
         lease.signature = reply.get("sig", "")
+        lease.batch = reply.get("batch", [])
         lease.server_line = session.hello.get("server_line", "")
         if not borrow_hours:
             self._leases.append(lease)
@@ -250,6 +251,7 @@ class LicenseClient:
         lease = self.checkout(feature, version, borrow_hours=hours)
         lease.borrowed = True
         borrow.save(feature, {"grant": lease.grant, "sig": lease.signature,
+                              "batch": lease.batch,
                               "feature_line": lease.feature_line,
                               "server_line": lease.server_line,
                               "server": format_address(lease.server)})
@@ -345,7 +347,8 @@ class Lease:
         self._done = _thread.allocate_lock()
         self.lost: tuple[str, str] | None = None  # (reason, message) once lost
         self.borrowed = False  # a borrowed seat: no heartbeats, kept until returned
-        self.signature = ""  # the server's signature of the grant
+        self.signature = ""  # the server's signature of the grant's batch
+        self.batch: list[str] = []  # the digests that signature covers
         self.server_line = ""  # the vendor-signed SERVER line of the granting server
         self.checked_in = False
         self.last_confirmed = time.monotonic()
@@ -460,7 +463,9 @@ class Lease:
 
 def _udp_socket(address: tuple[str, int]) -> Any:
     try:
-        infos = _socket.getaddrinfo(address[0], address[1], 0, _socket.SOCK_DGRAM)
+        host = address[0]
+        name: str | bytes = host.encode() if host.isascii() else host
+        infos = _socket.getaddrinfo(name, address[1], 0, _socket.SOCK_DGRAM)
         family, kind, proto, _, addr = infos[0]
         sock = _socket.socket(family, kind, proto)
         sock.connect(addr)

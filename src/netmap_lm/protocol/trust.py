@@ -31,6 +31,8 @@ from netmap_lm.licensing import lines
 
 HELLO_CONTEXT = b"netmap_lm-hello-v1\n"
 GRANT_CONTEXT = b"netmap_lm-grant-v1\n"
+BATCH_CONTEXT = b"netmap_lm-grant-batch-v1\n"
+MAX_BATCH_DIGESTS = 256  # grants under one signature; bounds a reply's size (~11 KiB)
 TOKEN_CONTEXT = b"netmap_lm-tcp-token-v1\n"
 ADMIN_CONTEXT = b"netmap_lm-admin-v1\n"
 GRANT_FIELDS = frozenset(
@@ -71,6 +73,30 @@ def grant_payload(grant: dict[str, Any]) -> bytes:
     return GRANT_CONTEXT + canonical_json(grant)
 
 
+def grant_digest(grant: dict[str, Any]) -> str:
+    """base64url SHA-256 of a grant's signed form: what a batch signature lists."""
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(grant_payload(grant))
+    return b64u_encode(digest.finalize())
+
+
+def batch_payload(digests: list[str]) -> bytes:
+    """What the server signs: the digests of every grant it made in one turn of
+    its event loop (one Ed25519 signature serves them all, SPEC §6)."""
+    return BATCH_CONTEXT + canonical_json({"grants": digests})
+
+
+def _verify_batch(server_key: Ed25519PublicKey, holder: dict[str, Any],
+                  grant: dict[str, Any], what: str) -> None:
+    batch = holder.get("batch")
+    if (not isinstance(batch, list) or not 0 < len(batch) <= MAX_BATCH_DIGESTS
+            or not all(isinstance(d, str) for d in batch)):
+        raise Untrusted(f"{what} has no valid batch of digests")
+    if grant_digest(grant) not in batch:
+        raise Untrusted(f"{what} is not in the signed batch")
+    _verify(server_key, holder.get("sig"), batch_payload(batch), what)
+
+
 def lease_token(key: bytes, lease_id: str) -> str:
     """Proof of holding a lease key, sent with TCP heartbeats and checkins.
 
@@ -104,8 +130,6 @@ def verify_hello(
     reply: dict[str, Any], nonce: str, vendor_key: Ed25519PublicKey, protocol: int
 ) -> tuple[Ed25519PublicKey, dict[str, str]]:
     """Check a hello reply; return the server key and its SERVER line fields."""
-    from netmap_lm.licensing.keys import public_from_text
-
     if reply.get("protocol") != protocol:
         raise Untrusted(f"server speaks protocol {reply.get('protocol')!r}, not {protocol}")
     server_key_text = reply.get("server_key")
@@ -121,7 +145,7 @@ def verify_hello(
     if fields.get("key") != server_key_text:
         raise Untrusted("the vendor-signed SERVER line binds another server key")
     try:
-        server_key = public_from_text(server_key_text)
+        server_key = _public_key(server_key_text)
     except ValueError:
         raise Untrusted("server_key is not an Ed25519 key") from None
     server_time = reply.get("time")
@@ -149,7 +173,7 @@ def verify_grant(
     grant = reply.get("grant")
     if not isinstance(grant, dict) or set(grant) != GRANT_FIELDS:
         raise Untrusted("grant has missing or extra fields")
-    _verify(server_key, reply.get("sig"), grant_payload(grant), "grant")
+    _verify_batch(server_key, reply, grant, "grant")
     if grant["nonce"] != nonce:
         raise Untrusted("grant was made for another session (nonce differs): a replay")
     for key in ("feature", "version", "user", "host", "display", "pid", "project"):
@@ -181,8 +205,6 @@ def verify_grant_offline(
 ) -> dict[str, Any]:
     """Check a saved borrow grant without any server: vendor key → SERVER line
     → server key → grant signature → FEATURE line, and the borrow period."""
-    from netmap_lm.licensing.keys import public_from_text
-
     grant = saved.get("grant")
     server_line = saved.get("server_line")
     if not (isinstance(grant, dict) and set(grant) == GRANT_FIELDS
@@ -190,12 +212,12 @@ def verify_grant_offline(
         raise Untrusted("not a borrow grant")
     try:
         keyword, fields = lines.tokenize(server_line)
-        server_key = public_from_text(fields.get("key", ""))
+        server_key = _public_key(fields.get("key", ""))
     except ValueError:
         raise Untrusted("the SERVER line of the borrow is unreadable") from None
     if keyword != "SERVER" or not lines.signature_valid(vendor_key, keyword, fields):
         raise Untrusted("the SERVER line of the borrow is not signed by the vendor key")
-    _verify(server_key, saved.get("sig"), grant_payload(grant), "borrow grant")
+    _verify_batch(server_key, saved, grant, "borrow grant")
     verify_feature_line(grant, saved.get("feature_line"), vendor_key)
     if not isinstance(grant["borrow_until"], int) or grant["borrow_until"] <= 0:
         raise Untrusted("the grant is not a borrow")
@@ -223,6 +245,15 @@ def verify_feature_line(grant: dict[str, Any], feature_line: Any,
     start, expires = fields.get("start", "permanent"), fields.get("expires", "")
     if (start != "permanent" and day < start) or (expires != "permanent" and day > expires):
         raise Untrusted("the FEATURE line is not valid on the grant's date")
+
+
+def _public_key(text: str) -> Ed25519PublicKey:
+    """A base64url Ed25519 key (the PEM machinery of ``licensing.keys`` costs the
+    client tens of milliseconds to import; this needs none of it)."""
+    raw = b64u_decode(text)
+    if len(raw) != 32:
+        raise ValueError("an Ed25519 public key is 32 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def _version_key(text: str) -> tuple[int, ...]:

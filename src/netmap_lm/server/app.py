@@ -40,6 +40,7 @@ from netmap_lm.server.config import ServerConfig
 from netmap_lm.server.identity import load_identity
 from netmap_lm.server.queue import Waiter, WaitQueue
 from netmap_lm.server.reportlog import ReportLog
+from netmap_lm.server.signer import GrantSigner
 from netmap_lm.store.sqlite import Change, LeaseStore, Meta, Release
 
 log = logging.getLogger("netmap_lm.server")
@@ -86,6 +87,7 @@ class LicenseServer:
         self.abuse = AbuseMonitor()
         self.revoked: dict[str, str] = {}
         self.queue = WaitQueue()
+        self.signer = GrantSigner(self.identity.private_key)
         self.port = config.port
         self.tls_context = _tls_context(config) if config.tls_cert else None
         self._listeners: list[Any] = []
@@ -322,9 +324,8 @@ class LicenseServer:
             "hostid": request.hostid,
             "borrow_until": result.borrow_until_ms,
         }
-        sig = self.identity.private_key.sign(trust.grant_payload(grant))
-        reply = messages.ok(request.id, grant=grant, sig=b64u_encode(sig),
-                            feature_line=line.text)
+        reply = messages.ok(request.id, grant=grant, feature_line=line.text)
+        self.signer.add(grant, reply)  # "sig" and "batch" are filled in this loop turn
         return reply, result
 
     def held_lease(self, lease_id: str, token: str, address: str) -> Lease | Denial:
@@ -341,7 +342,7 @@ class LicenseServer:
 
     def granted(self, lease: Lease, address: str) -> None:
         """A grant is durable: log it (its reply leaves now)."""
-        log.info("grant: lease %s of %s v%s to %s@%s (%s)", lease.id, lease.feature,
+        log.debug("grant: lease %s of %s v%s to %s@%s (%s)", lease.id, lease.feature,
                  lease.version, lease.user, lease.host, address)
         self.record_checkout(lease)
 
@@ -349,7 +350,7 @@ class LicenseServer:
         self.engine.checkin(lease.id)
         self.record_checkin(lease, "normal")
         self.note(self.abuse.checkin(self.wall(), address, lease.host, lease.id))
-        log.info("checkin: lease %s of %s by %s@%s", lease.id, lease.feature, lease.user,
+        log.debug("checkin: lease %s of %s by %s@%s", lease.id, lease.feature, lease.user,
                  lease.host)
 
     def status(self, request: messages.Status) -> dict[str, Any]:

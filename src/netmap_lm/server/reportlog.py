@@ -66,6 +66,7 @@ _KEY = re.compile(r"[a-z_]+")
 _CONTROL = {code: " " for code in [*range(32), *range(127, 160), 0x2028, 0x2029]}
 
 
+_checked_names: set[str] = set()  # kinds and keys already found well-formed
 _last_second: tuple[int, str] = (-1, "")  # busy servers write many records a second
 
 
@@ -86,15 +87,26 @@ def format_record(kind: str, when_ms: int, fields: dict[str, str | int | None]) 
     A kind or key outside ``[A-Z_]+`` / ``[a-z_]+`` is a bug in the caller
     and raises :class:`ValueError`.
     """
-    if not _KIND.fullmatch(kind):
-        raise ValueError(f"record kind {kind!r} is not [A-Z_]+")
+    # This runs for every checkout and checkin of a busy server: names seen once
+    # are not checked again, and numbers and plain text skip the clean-up.
+    if kind not in _checked_names:
+        if not _KIND.fullmatch(kind):
+            raise ValueError(f"record kind {kind!r} is not [A-Z_]+")
+        _checked_names.add(kind)
     values: list[tuple[str, str]] = []
     for key, value in fields.items():
         if value is None:
             continue
-        if not _KEY.fullmatch(key):
-            raise ValueError(f"record key {key!r} is not [a-z_]+")
-        text = str(value).translate(_CONTROL)
+        if key not in _checked_names:
+            if not _KEY.fullmatch(key):
+                raise ValueError(f"record key {key!r} is not [a-z_]+")
+            _checked_names.add(key)
+        if type(value) is int:
+            values.append((key, str(value)))
+            continue
+        text = str(value)
+        if not text.isprintable():
+            text = text.translate(_CONTROL)
         values.append((key, text[:MAX_VALUE_CHARS]))
     body = _join(kind, values)
     if len(body) > MAX_LINE_CHARS:

@@ -138,6 +138,7 @@ class Session(asyncio.Protocol):
         self.conn = ServerConnection()
         self.transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._last_active = 0.0  # loop time of the last bytes received
         self._closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -158,6 +159,14 @@ class Session(asyncio.Protocol):
         self._timer = asyncio.get_running_loop().call_later(seconds, self._timed_out)
 
     def _timed_out(self) -> None:
+        if self.conn.nonce is not None:
+            # Past hello: idle only if nothing came for idle_timeout.  (Checked
+            # when the timer fires rather than re-armed on every request.)
+            quiet = asyncio.get_running_loop().time() - self._last_active
+            left = self.server.config.idle_timeout - quiet
+            if left > 0:
+                self._arm(left)
+                return
         self.server.counters["connections_timed_out"] += 1
         what = "hello" if self.conn.nonce is None else "request"
         self.send(messages.protocol_error(None, f"no {what} in time; closing"))
@@ -217,8 +226,7 @@ class Session(asyncio.Protocol):
             self._dispatch(event)
             if self._closing:
                 return
-        if self.conn.nonce is not None:
-            self._arm(server.config.idle_timeout)
+        self._last_active = asyncio.get_running_loop().time()
 
     def _dispatch(self, request: messages.Request) -> None:
         server = self.server

@@ -65,6 +65,7 @@ class Meta:
 
 
 Change = Grant | Release | Meta
+_Batch = list[tuple[Sequence[Change], "asyncio.Future[None]"]]
 
 
 class StoreError(RuntimeError):
@@ -83,9 +84,10 @@ class LeaseStore:
             self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the lease database ({exc})") from None
-        self._queue: queue.SimpleQueue[
-            tuple[Sequence[Change], asyncio.Future[None], asyncio.AbstractEventLoop] | None
-        ] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[_Batch, asyncio.AbstractEventLoop] | None] = (
+            queue.SimpleQueue()
+        )
+        self._pending: _Batch = []  # committed during this turn of the event loop
         self._thread: threading.Thread | None = None
         self.batches = 0  # transactions committed, for metrics and the benchmark
         self.changes = 0
@@ -121,11 +123,22 @@ class LeaseStore:
         self._thread.start()
 
     def commit(self, changes: Sequence[Change]) -> asyncio.Future[None]:
-        """Queue changes; the returned future resolves once they are durable."""
+        """Queue changes; the returned future resolves once they are durable.
+
+        Everything committed in one turn of the event loop travels to the
+        writer as one item and is settled with one wake-up of the loop: a
+        server answering many clients pays the thread hand-over once, not
+        once per request."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.put((changes, future, loop))
+        self._pending.append((changes, future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._hand_over, loop)
         return future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._pending = self._pending, []
+        self._queue.put((batch, loop))
 
     def close(self) -> None:
         if self._thread is not None:
@@ -139,9 +152,9 @@ class LeaseStore:
             item = self._queue.get()
             if item is None:
                 return
-            batch = [item]
+            items = [item]
             stop = False
-            while len(batch) < MAX_BATCH:
+            while sum(len(batch) for batch, _ in items) < MAX_BATCH:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -149,30 +162,28 @@ class LeaseStore:
                 if more is None:
                     stop = True
                     break
-                batch.append(more)
-            self._write(batch)
+                items.append(more)
+            self._write(items)
             if stop:
                 return
 
-    def _write(
-        self,
-        batch: list[tuple[Sequence[Change], asyncio.Future[None], asyncio.AbstractEventLoop]],
-    ) -> None:
+    def _write(self, items: list[tuple[_Batch, asyncio.AbstractEventLoop]]) -> None:
         error: BaseException | None = None
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            for changes, _, _ in batch:
-                for change in changes:
-                    self._apply(change)
+            for batch, _ in items:
+                for changes, _ in batch:
+                    for change in changes:
+                        self._apply(change)
             self._db.execute("COMMIT")
             self.batches += 1
-            self.changes += sum(len(changes) for changes, _, _ in batch)
+            self.changes += sum(len(c) for batch, _ in items for c, _ in batch)
         except sqlite3.Error as exc:
             error = StoreError(f"{self.path}: write failed ({exc})")
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-        for _, future, loop in batch:
-            loop.call_soon_threadsafe(_settle, future, error)
+        for batch, loop in items:
+            loop.call_soon_threadsafe(_settle_all, [future for _, future in batch], error)
 
     def _apply(self, change: Change) -> None:
         if isinstance(change, Grant):
@@ -205,10 +216,11 @@ class LeaseStore:
             )
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
+def _settle_all(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
