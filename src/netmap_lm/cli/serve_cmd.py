@@ -68,6 +68,8 @@ Stop with Ctrl-C; held leases are kept for the next start.
     "--vendor-key", "vendor_key", metavar="PUB", help="vendor.pub the license is signed with."
 )
 @click.option("--no-udp", is_flag=True, help="Do not listen for UDP heartbeats.")
+@click.option("--options", "options_path", type=_PATH,
+              help="Options file: who may use what (docs/administration.md).")
 @click.option("--allow", "allow", multiple=True, metavar="CIDR",
               help="Client network allowed to connect (repeatable; default: all).")
 @click.option("--tls-cert", type=_PATH, help="TLS certificate (PEM); plain and TLS share the port.")
@@ -99,6 +101,7 @@ def serve(
     lease_timeout: float,
     vendor_key: str | None,
     no_udp: bool,
+    options_path: Path | None,
     allow: tuple[str, ...],
     tls_cert: Path | None,
     tls_key: Path | None,
@@ -140,6 +143,7 @@ def serve(
         heartbeat_interval=heartbeat_interval,
         lease_timeout=lease_timeout,
         udp=not no_udp,
+        options_path=options_path,
         allow=allow,
         tls_cert=tls_cert,
         tls_key=tls_key,

@@ -31,6 +31,7 @@ from netmap_lm.encoding import b64u_encode
 from netmap_lm.engine.clockguard import ClockGuard
 from netmap_lm.engine.seats import CheckoutRequest, Denial, Lease, SeatEngine
 from netmap_lm.licensing import keys, licensefile
+from netmap_lm.licensing.options import OptionsError, read_options
 from netmap_lm.protocol import messages, trust
 from netmap_lm.server.abuse import AbuseMonitor, Finding
 from netmap_lm.server.access import AllowList, is_loopback
@@ -108,13 +109,22 @@ class LicenseServer:
                 f"{self.identity.public_text} (fingerprint {self.identity.fingerprint}); "
                 "send that key to your vendor for a license issued to this server"
             )
+        options = None
+        if self.config.options_path is not None:
+            try:
+                options = read_options(self.config.options_path)
+            except OptionsError as exc:
+                raise StartupError(f"{exc} (fix the options file; nothing was changed)") from None
         for problem in license.problems:
             log.warning("%s (this line is not served)", problem)
         engine = SeatEngine(
             license.features,
             lease_timeout=self.config.lease_timeout,
             invalid_names={p.feature for p in license.problems if p.feature},
+            options=options,
         )
+        for warning in engine.warnings:
+            log.warning("%s", warning)
         return license, server_line, engine
 
     # -- life cycle --------------------------------------------------------------
@@ -181,13 +191,20 @@ class LicenseServer:
             await asyncio.sleep(period)
             now = self.clock()
             changes: list[Change] = []
-            for lease in self.engine.expire(now):
-                self.counters["leases_timed_out"] += 1
-                log.info("timeout: lease %s of %s for %s@%s reclaimed", lease.id,
-                         lease.feature, lease.user, lease.host)
-                self.record_checkin(lease, "timeout")
-                changes.append(Release(lease.id))
             wall_ms = int(self.wall() * 1000)
+            freed = False
+            for lease in self.engine.expire(now, wall_ms=wall_ms):
+                freed = True
+                if lease.end_reason == "linger":
+                    # Checked in earlier (its row is gone); only its seat ends now.
+                    self.record_checkin(lease, "linger")
+                    continue
+                reason = "borrow_return" if lease.end_reason == "borrow_end" else "timeout"
+                self.counters[f"leases_{lease.end_reason or 'timeout'}"] += 1
+                log.info("%s: lease %s of %s for %s@%s reclaimed", lease.end_reason or "timeout",
+                         lease.id, lease.feature, lease.user, lease.host)
+                self.record_checkin(lease, reason)
+                changes.append(Release(lease.id))
             if self.clock_guard.observe(wall_ms):
                 self._warn_clock()
             if now - last_saved >= LATEST_TIME_EVERY and not self.clock_guard.tampered:
@@ -195,7 +212,7 @@ class LicenseServer:
                 last_saved = now
             self.budgets.forget_idle(now)
             self.abuse.prune(self.wall())
-            if any(isinstance(c, Release) for c in changes):
+            if freed:
                 self.serve_queue()
             if changes:
                 try:
@@ -318,7 +335,7 @@ class LicenseServer:
             "time": result.granted_at_ms,
             "nonce": nonce,
             "heartbeat_interval": _whole(self.config.heartbeat_interval),
-            "lease_timeout": _whole(self.config.lease_timeout),
+            "lease_timeout": _whole(self.engine.lease_timeout_for(result.feature, result.line_id)),
             "grace": line.grace_minutes,
             "key": b64u_encode(result.key),
             "hostid": request.hostid,
@@ -347,7 +364,7 @@ class LicenseServer:
         self.record_checkout(lease)
 
     def checkin(self, lease: Lease, address: str) -> None:
-        self.engine.checkin(lease.id)
+        self.engine.checkin(lease.id, now=self.clock())  # with now: the seat may linger
         self.record_checkin(lease, "normal")
         self.note(self.abuse.checkin(self.wall(), address, lease.host, lease.id))
         log.debug("checkin: lease %s of %s by %s@%s", lease.id, lease.feature, lease.user,
@@ -355,6 +372,7 @@ class LicenseServer:
 
     def status(self, request: messages.Status) -> dict[str, Any]:
         today = self.today()
+        now = self.clock()
         names = self.engine.feature_names()
         if request.feature is not None:
             if request.feature not in names:
@@ -372,6 +390,12 @@ class LicenseServer:
                     "lines": [_line_view(line) for line in lines],
                     "leases": [_lease_view(lease) for lease in self.engine.leases_of(name)],
                     "queue": self.queue_view(name),
+                    "reservations": self.engine.reservations(name),
+                    "lingering": [
+                        {**_lease_view(lease), "until_s": max(0, round(until - now))}
+                        for lease, until in self.engine.lingering_seats(name)
+                    ],
+                    "holders": self.engine.leases_count(name),
                 }
             )
         return messages.ok(
@@ -474,6 +498,11 @@ class LicenseServer:
         if request.lease:
             lease = self.engine.leases.get(request.lease)
             victims = [lease] if lease else []
+            if not victims:
+                lingering = self.engine.release_lingering(request.lease)
+                if isinstance(lingering, Lease):
+                    self.record_checkin(lingering, "linger")
+                    return messages.ok(request.id, removed=[lingering.id]), []
         else:
             victims = [
                 x for x in self.engine.leases.values()
@@ -506,13 +535,11 @@ class LicenseServer:
             self.record("ADMIN", action="reread", by=address)
             return messages.error(request.id, reasons.LICENSE_INVALID,
                                   f"reread failed, current license kept: {exc}"), []
-        revoked = []
-        for lease in sorted(old[2].leases.values(), key=lambda x: (x.granted_at_ms, x.handle)):
-            if not self.engine.restore(lease, now=None, today=self.today()):
-                revoked.append(lease)
-                self._remember_revoked(lease.id, "was revoked: the reread license has no seat "
-                                       "for it")
-                self.record_checkin(lease, "removed")
+        revoked = self.engine.adopt(old[2], today=self.today())
+        for lease in revoked:
+            self._remember_revoked(lease.id, "was revoked: the reread license (or options) "
+                                   "has no seat for it")
+            self.record_checkin(lease, "removed")
         log.info("reread by %s: %d feature line(s), %d lease(s) kept, %d revoked", address,
                  len(self.license.features), len(self.engine.leases), len(revoked))
         self.record("REREAD", result="ok", message=f"{len(self.engine.leases)} kept, "

@@ -28,6 +28,7 @@ class ServerConfig:
     handshake_timeout: float = HANDSHAKE_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT
     udp: bool = True
+    options_path: Path | None = None  # FlexLM-style options file (docs/administration.md)
     allow: tuple[str, ...] = ()  # client networks (CIDR); empty: everybody
     tls_cert: Path | None = None
     tls_key: Path | None = None

@@ -258,8 +258,8 @@ class Session(asyncio.Protocol):
             server.engine.heartbeat(held.id, now=server.clock())
             held.seq = max(held.seq, request.seq)
             held.udp_ready = True
-            self.send(messages.ok(request.id, lease=held.id,
-                                  lease_timeout=round(server.config.lease_timeout)))
+            timeout = server.engine.lease_timeout_for(held.feature, held.line_id)
+            self.send(messages.ok(request.id, lease=held.id, lease_timeout=round(timeout)))
         elif isinstance(request, messages.Status):
             self.send(server.status(request))
         else:
