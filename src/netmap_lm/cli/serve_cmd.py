@@ -191,10 +191,10 @@ def _run(config: ServerConfig) -> None:
 
     try:
         import uvloop
-
-        uvloop.run(main())
-    except ImportError:
+    except ImportError:  # uvloop is optional off POSIX
         asyncio.run(main())
+    else:
+        uvloop.run(main())
 
 
 def _raise_file_limit() -> None:

@@ -230,6 +230,7 @@ class LicenseClient:
                 hello_time_ms=session.server_time_ms,
             )
         except trust.Untrusted as exc:
+            self._give_back_untrusted(reply)
             with self._lock:
                 self._drop()
             raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
@@ -242,6 +243,20 @@ class LicenseClient:
         if heartbeat:
             lease._start_heartbeats()
         return lease
+
+    def _give_back_untrusted(self, reply: dict[str, Any]) -> None:
+        """A grant we refuse may still hold a seat on a genuine server (e.g. one
+        of another version): check it in rather than keep it until the timeout.
+        Harmless when the server is a fake."""
+        grant = reply.get("grant")
+        if not isinstance(grant, dict):
+            return
+        try:
+            lease_id, key = str(grant["lease"]), b64u_decode(str(grant["key"]))
+            token = trust.lease_token(key, lease_id)
+            self._request({"op": "checkin", "lease": lease_id, "token": token})
+        except (KeyError, ValueError, LicenseDenied):
+            pass
 
     # -- borrowing ----------------------------------------------------------------------
 
@@ -399,11 +414,16 @@ class Lease:
 
     def _heartbeat_loop(self) -> None:
         sock = None
+        sock_server = self.server
         try:
             while not self._stop.acquire(timeout=self.heartbeat_interval):
                 if self.lost:
                     break
+                if sock is not None and sock_server != self.server:
+                    sock.close()  # a TCP heartbeat failed over: follow it
+                    sock = None
                 if sock is None:
+                    sock_server = self.server
                     sock = _udp_socket(self.server)
                 if sock is not None and self._udp_heartbeat(sock):
                     continue

@@ -226,7 +226,7 @@ def _check_keys(keyword: str, fields: dict[str, str], allowed: dict[str, bool]) 
 
 def _int(fields: dict[str, str], key: str, low: int, high: int) -> int:
     text = fields[key]
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise ValueError(f"{key}={text!r} must be a whole number from {low} to {high}")
     return int(text)
 

@@ -51,7 +51,16 @@ class ServerConnection:
                     close=True,
                 )
             ]
-        return [self._event(line) for line in lines if line.strip()]
+        events: list[Event] = []
+        for line in lines:
+            if not line.strip():
+                continue
+            event = self._event(line)
+            events.append(event)
+            if isinstance(event, Reply) and event.close:
+                self.closed = True  # nothing after this line is read
+                break
+        return events
 
     def _event(self, line: bytes) -> Event:
         try:

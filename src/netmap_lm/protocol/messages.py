@@ -1,7 +1,7 @@
 """Every request of the TCP protocol, as a frozen dataclass validated on parse.
 
 This file is the single list of operations and their fields; docs/protocol.md
-documents the same, and ``tests/test_protocol_doc.py`` checks the two agree.
+documents the same, and ``tests/test_docs.py`` checks the two agree.
 Responses are plain JSON objects built by :func:`ok` and :func:`error`:
 ``{"id": …, "ok": true, …}`` or ``{"id": …, "ok": false, "reason": CODE,
 "message": text}``.
@@ -59,9 +59,11 @@ def _text(obj: dict[str, Any], key: str, *, required: bool = True, default: str 
 
 
 def _int(obj: dict[str, Any], key: str, *, default: int | None = None) -> int:
-    value = obj.get(key, default)
-    if value is None:
-        raise ProtocolViolation(f"missing field {key!r}")
+    value = obj.get(key)
+    if value is None:  # absent or null: an optional field takes its default
+        if default is None:
+            raise ProtocolViolation(f"missing field {key!r}")
+        return default
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
         raise ProtocolViolation(f"field {key!r} must be a non-negative integer")
     return value
@@ -118,8 +120,8 @@ class Checkout:
             raise ProtocolViolation("field 'version' must be dotted numbers like 5.0")
         user = _text(obj, "user")
         host = _text(obj, "host")
-        if not user or not host:
-            raise ProtocolViolation("fields 'user' and 'host' must not be empty")
+        if not user or not host or not obj.get("feature"):
+            raise ProtocolViolation("fields 'feature', 'user' and 'host' must not be empty")
         return cls(
             rid,
             _text(obj, "feature"),
@@ -259,10 +261,25 @@ REQUEST_TYPES: dict[str, Any] = {
 ADMIN_TYPES = (Remove, Reread, Shutdown, Audit)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _encodable(text: str) -> bool:
+    """False for text holding a lone surrogate ("\\ud800"), which cannot be echoed."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_request(line: bytes) -> Request:
     """One protocol line → a request, or :class:`ProtocolViolation`."""
     try:
-        obj = json.loads(line)
+        obj = json.loads(line, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise ProtocolViolation("not a JSON object (each line must be one JSON object)") from None
     if not isinstance(obj, dict):
@@ -271,7 +288,7 @@ def parse_request(line: bytes) -> Request:
     if rid is not None and (
         isinstance(rid, bool)
         or not isinstance(rid, int | str)
-        or (isinstance(rid, str) and len(rid) > MAX_ID_CHARS)
+        or (isinstance(rid, str) and (len(rid) > MAX_ID_CHARS or not _encodable(rid)))
         or (isinstance(rid, int) and not -(2**53) < rid < 2**53)
     ):
         raise ProtocolViolation(

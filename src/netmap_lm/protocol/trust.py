@@ -174,6 +174,7 @@ def verify_grant(
     if not isinstance(grant, dict) or set(grant) != GRANT_FIELDS:
         raise Untrusted("grant has missing or extra fields")
     _verify_batch(server_key, reply, grant, "grant")
+    _check_lease_fields(grant)
     if grant["nonce"] != nonce:
         raise Untrusted("grant was made for another session (nonce differs): a replay")
     for key in ("feature", "version", "user", "host", "display", "pid", "project"):
@@ -245,6 +246,18 @@ def verify_feature_line(grant: dict[str, Any], feature_line: Any,
     start, expires = fields.get("start", "permanent"), fields.get("expires", "")
     if (start != "permanent" and day < start) or (expires != "permanent" and day > expires):
         raise Untrusted("the FEATURE line is not valid on the grant's date")
+
+
+def _check_lease_fields(grant: dict[str, Any]) -> None:
+    lease, key = grant.get("lease"), grant.get("key")
+    if not (isinstance(lease, str) and len(lease) == 32 and all(c in "0123456789abcdef"
+                                                                 for c in lease)):
+        raise Untrusted("grant lease id is not 32 hex digits")
+    try:
+        if not isinstance(key, str) or len(b64u_decode(key)) != 32:
+            raise ValueError
+    except ValueError:
+        raise Untrusted("grant lease key is not 32 bytes of base64url") from None
 
 
 def _public_key(text: str) -> Ed25519PublicKey:

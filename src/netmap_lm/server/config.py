@@ -37,10 +37,14 @@ class ServerConfig:
     clock_tolerance_ms: int = DEFAULT_TOLERANCE_MS
 
     def check(self) -> None:
-        if not 0 < self.heartbeat_interval < self.lease_timeout:
+        # Lease terms travel as whole seconds (grants are signed, and signed
+        # objects hold no floats): at least 1 s, and the timeout above the interval.
+        if not self.heartbeat_interval >= 1 or not round(self.heartbeat_interval) < round(
+            self.lease_timeout
+        ):
             raise ValueError(
-                "--heartbeat-interval must be positive and below --lease-timeout "
-                f"(got {self.heartbeat_interval} and {self.lease_timeout})"
+                "--heartbeat-interval must be at least 1 s and --lease-timeout at least 1 s "
+                f"longer (whole seconds; got {self.heartbeat_interval} and {self.lease_timeout})"
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")

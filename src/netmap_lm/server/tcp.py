@@ -259,7 +259,7 @@ class Session(asyncio.Protocol):
             held.seq = max(held.seq, request.seq)
             held.udp_ready = True
             timeout = server.engine.lease_timeout_for(held.feature, held.line_id)
-            self.send(messages.ok(request.id, lease=held.id, lease_timeout=round(timeout)))
+            self.send(messages.ok(request.id, lease=held.id, lease_timeout=max(1, round(timeout))))
         elif isinstance(request, messages.Status):
             self.send(server.status(request))
         else:

@@ -1,0 +1,127 @@
+"""The embedded client library against a real server: check-in on leaving a
+``with`` block, the lease-lost callback, failover along the server list (SPEC §6, §9)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from netmap_lm import LicenseClient
+from support import Kit, ServerProcess, free_port, wait_for
+
+from ._util import in_use, lease_ids
+
+HEARTBEAT_INTERVAL = 1.0
+LEASE_TIMEOUT = 3.0
+
+
+@pytest.fixture
+def served(kit: Kit) -> Iterator[ServerProcess]:
+    kit.write_license()
+    with ServerProcess(
+        kit, heartbeat_interval=HEARTBEAT_INTERVAL, lease_timeout=LEASE_TIMEOUT
+    ) as server:
+        yield server
+
+
+def _client(kit: Kit, servers: str | None = None) -> LicenseClient:
+    return LicenseClient(servers=servers or kit.servers, vendor_key=str(kit.vendor_pub))
+
+
+def test_lease_context_manager_checks_in_on_exit(kit: Kit, served: ServerProcess) -> None:
+    client = _client(kit)
+    try:
+        with client.checkout("netmap", version="5.0") as lease:
+            assert lease_ids(kit) == {lease.id}
+        assert lease.checked_in
+        assert in_use(kit) == 0
+    finally:
+        client.close()
+
+
+def test_lease_context_manager_checks_in_when_the_block_raises(
+    kit: Kit, served: ServerProcess
+) -> None:
+    client = _client(kit)
+    try:
+        with pytest.raises(RuntimeError), client.checkout("netmap", version="5.0"):
+            assert in_use(kit) == 1
+            raise RuntimeError("application failed")
+        assert in_use(kit) == 0
+    finally:
+        client.close()
+
+
+def test_client_context_manager_checks_in_its_leases_on_exit(
+    kit: Kit, served: ServerProcess
+) -> None:
+    with _client(kit) as client:
+        lease = client.checkout("netmap", version="5.0")
+        assert in_use(kit) == 1
+    try:
+        assert wait_for(lambda: in_use(kit) == 0, 1.0), "seat still held after the with block"
+    finally:
+        lease.checkin()
+
+
+def test_lost_callback_fires_server_unreachable_when_server_stays_away(
+    kit: Kit, served: ServerProcess
+) -> None:
+    calls: list[tuple[Any, str, str, float]] = []
+    fired = threading.Event()
+
+    def on_lost(lease: Any, reason: str, message: str) -> None:
+        calls.append((lease, reason, message, time.monotonic()))
+        fired.set()
+
+    client = _client(kit)
+    lease = client.checkout("netmap", version="5.0", on_lost=on_lost)
+    try:
+        assert wait_for(lambda: lease.heartbeats_udp >= 1, 5.0)
+        assert lease.grace_seconds == LEASE_TIMEOUT  # no grace= in the license
+        killed_at = time.monotonic()
+        served.kill()
+        assert fired.wait(LEASE_TIMEOUT + 2 * HEARTBEAT_INTERVAL + 1.0), "callback never fired"
+        ((called_lease, reason, message, at),) = calls
+        assert called_lease is lease
+        assert reason == "SERVER_UNREACHABLE"
+        assert message
+        assert lease.lost == (reason, message)
+        # The client was patient for its grace (its last confirmed heartbeat was about
+        # one interval before the kill; two, allowing for a loaded machine), and no longer.
+        assert at - killed_at >= LEASE_TIMEOUT - 2 * HEARTBEAT_INTERVAL
+        assert at - killed_at <= LEASE_TIMEOUT + 2 * HEARTBEAT_INTERVAL + 1.0
+        time.sleep(HEARTBEAT_INTERVAL * 1.5)
+        assert len(calls) == 1  # once
+    finally:
+        lease.checkin()  # a lost lease has nothing to return; must not raise
+        client.close()
+
+
+def test_failover_to_the_second_server_of_the_list(kit: Kit, served: ServerProcess) -> None:
+    servers = f"{free_port()}@127.0.0.1,{kit.port}@127.0.0.1"
+    client = _client(kit, servers)
+    try:
+        with client.checkout("netmap", version="5.0") as lease:
+            assert lease.server == ("127.0.0.1", kit.port)
+            assert lease_ids(kit) == {lease.id}
+        assert in_use(kit) == 0
+    finally:
+        client.close()
+
+    result = kit.cli("checkout", "netmap", "--server", servers, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["server"] == f"{kit.port}@127.0.0.1"
+
+
+def test_failover_list_of_dead_servers_is_unreachable(kit: Kit) -> None:
+    servers = f"{free_port()}@127.0.0.1,127.0.0.1:{free_port()}"
+    result = kit.cli("checkout", "netmap", "--server", servers, "--json")
+    assert result.returncode == 69, (result.stdout, result.stderr)
+    report = json.loads(result.stdout)
+    assert report["reason"] == "SERVER_UNREACHABLE"
