@@ -121,9 +121,16 @@ class AbuseMonitor:
         self._open[lease_id] = now
         users = self._users.setdefault(host, {})
         users[user] = now
+        if len(users) < USERS_PER_HOST:
+            return None
         for name in [u for u, t in users.items() if t < now - self.window]:
             del users[name]
         if len(users) >= USERS_PER_HOST:
+            finding = self.findings.get(("user_cycling", address, "", host))
+            if finding is not None:  # known: count it, without rebuilding the detail
+                finding.count += 1
+                finding.last = now
+                return None
             return self._event("user_cycling", now, address=address, host=host, reached=True,
                                detail=f"{len(users)} users: " + ", ".join(sorted(users)[:10]))
         return None

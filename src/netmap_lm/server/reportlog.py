@@ -29,7 +29,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from netmap_lm.licensing.lines import MAX_LINE_CHARS, quote
+from netmap_lm.licensing.lines import _NEEDS_QUOTES, MAX_LINE_CHARS, quote
 
 REPORT_LOG = "report.log"  # file name in the server's state directory
 FILE_MODE = 0o640  # owner writes; a group of administrators may read user names
@@ -93,25 +93,33 @@ def format_record(kind: str, when_ms: int, fields: dict[str, str | int | None]) 
         if not _KIND.fullmatch(kind):
             raise ValueError(f"record kind {kind!r} is not [A-Z_]+")
         _checked_names.add(kind)
-    values: list[tuple[str, str]] = []
+    stamp = format_time(when_ms)
+    parts = [stamp, kind]
+    append = parts.append
+    needs_quotes = _NEEDS_QUOTES.search
+    checked = _checked_names
     for key, value in fields.items():
         if value is None:
             continue
-        if key not in _checked_names:
+        if key not in checked:
             if not _KEY.fullmatch(key):
                 raise ValueError(f"record key {key!r} is not [a-z_]+")
-            _checked_names.add(key)
-        if type(value) is int:
-            values.append((key, str(value)))
+            checked.add(key)
+        if value.__class__ is int:
+            append(f"{key}={value}")
             continue
         text = str(value)
         if not text.isprintable():
             text = text.translate(_CONTROL)
-        values.append((key, text[:MAX_VALUE_CHARS]))
-    body = _join(kind, values)
-    if len(body) > MAX_LINE_CHARS:
-        body = _join(kind, [(key, text[:SHORT_VALUE_CHARS]) for key, text in values])
-    return f"{format_time(when_ms)} {body}"
+        if len(text) > MAX_VALUE_CHARS:
+            text = text[:MAX_VALUE_CHARS]
+        append(f"{key}={text}" if text and not needs_quotes(text) else f"{key}={quote(text)}")
+    line = " ".join(parts)
+    if len(line) > MAX_LINE_CHARS + len(stamp) + 1:  # rare: shorten every value
+        values = [(k, str(v).translate(_CONTROL)[:SHORT_VALUE_CHARS])
+                  for k, v in fields.items() if v is not None]
+        line = f"{stamp} {_join(kind, values)}"
+    return line
 
 
 def _join(kind: str, values: list[tuple[str, str]]) -> str:

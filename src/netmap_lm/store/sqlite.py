@@ -20,6 +20,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from netmap_lm.engine.seats import Lease
 
@@ -171,10 +172,7 @@ class LeaseStore:
         error: BaseException | None = None
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            for batch, _ in items:
-                for changes, _ in batch:
-                    for change in changes:
-                        self._apply(change)
+            self._apply_all([c for batch, _ in items for changes, _ in batch for c in changes])
             self._db.execute("COMMIT")
             self.batches += 1
             self.changes += sum(len(c) for batch, _ in items for c, _ in batch)
@@ -185,28 +183,38 @@ class LeaseStore:
         for batch, loop in items:
             loop.call_soon_threadsafe(_settle_all, [future for _, future in batch], error)
 
+    def _apply_all(self, changes: list[Change]) -> None:
+        """Apply in order, runs of grants or releases each with one executemany."""
+        run: list[Change] = []
+        for change in changes:
+            if run and type(change) is not type(run[0]):
+                self._apply_run(run)
+                run = []
+            run.append(change)
+        if run:
+            self._apply_run(run)
+
+    def _apply_run(self, run: list[Change]) -> None:
+        first = run[0]
+        if isinstance(first, Grant):
+            self._db.executemany(
+                "INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [_row(change.lease) for change in run],  # type: ignore[union-attr]
+            )
+        elif isinstance(first, Release):
+            self._db.executemany(
+                "DELETE FROM leases WHERE id = ?",
+                [(change.lease_id,) for change in run],  # type: ignore[union-attr]
+            )
+        else:
+            for change in run:
+                self._apply(change)
+
     def _apply(self, change: Change) -> None:
         if isinstance(change, Grant):
-            lease = change.lease
             self._db.execute(
                 "INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    lease.id,
-                    lease.feature,
-                    lease.version,
-                    lease.user,
-                    lease.host,
-                    lease.display,
-                    lease.pid,
-                    lease.project,
-                    lease.line_id,
-                    lease.granted_at_ms,
-                    lease.key,
-                    lease.hostid,
-                    lease.address,
-                    lease.borrow_until_ms,
-                    lease.handle,
-                ),
+                _row(change.lease),
             )
         elif isinstance(change, Release):
             self._db.execute("DELETE FROM leases WHERE id = ?", (change.lease_id,))
@@ -214,6 +222,12 @@ class LeaseStore:
             self._db.execute(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", (change.name, change.value)
             )
+
+
+def _row(lease: Lease) -> tuple[Any, ...]:
+    return (lease.id, lease.feature, lease.version, lease.user, lease.host, lease.display,
+            lease.pid, lease.project, lease.line_id, lease.granted_at_ms, lease.key,
+            lease.hostid, lease.address, lease.borrow_until_ms, lease.handle)
 
 
 def _settle_all(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
