@@ -14,6 +14,7 @@ from netmap_lm.cli.client_cmds import _client
 from netmap_lm.cli.errors import CliError, config_error
 from netmap_lm.cli.main import Context, client_options
 from netmap_lm.cli.output import console as make_console
+from netmap_lm.cli.output import plain
 from netmap_lm.reasons import LicenseDenied
 
 ADMIN_TOKEN_ENV = "NETMAP_LM_ADMIN_TOKEN"
@@ -129,7 +130,7 @@ def audit(ctx: Context, admin_token: Path | None, state: Path | None) -> int:
     table = Table("last seen", "kind", "address", "user", "host", "count", "detail")
     for f in findings:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(f["last"] / 1000))
-        table.add_row(when, f["kind"], f["address"], f["user"], f["host"], str(f["count"]),
-                      f["detail"])
+        table.add_row(*plain(when, f["kind"], f["address"], f["user"], f["host"], str(f["count"]),
+                      f["detail"]))
     make_console().print(table)
     return 0

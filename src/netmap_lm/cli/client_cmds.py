@@ -17,6 +17,7 @@ from netmap_lm import reasons
 from netmap_lm.cli.errors import CliError, config_error
 from netmap_lm.cli.main import Context, client_options
 from netmap_lm.cli.output import console as make_console
+from netmap_lm.cli.output import plain
 from netmap_lm.reasons import LicenseDenied
 
 DEFAULT_WAIT = 3600.0  # seconds a bare --wait queues for
@@ -204,12 +205,12 @@ def _print_status(report: dict[str, Any]) -> None:
     table = Table("feature", "in use", "seats", "lines")
     for f in report["features"]:
         seats = "uncounted" if f["seats"] is None else str(f["seats"])
-        table.add_row(
+        table.add_row(*plain(
             f["name"],
             str(f["in_use"]),
             seats,
             ", ".join(f"{ln['id']} (v{ln['version']}, until {ln['expires']})" for ln in f["lines"]),
-        )
+        ))
     console.print(table)
     holders = Table("feature", "user", "host", "display", "pid", "version", "since", "lease")
     any_holder = False
@@ -217,7 +218,7 @@ def _print_status(report: dict[str, Any]) -> None:
         for lease in f["leases"]:
             any_holder = True
             since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lease["granted_at"] / 1000))
-            holders.add_row(
+            holders.add_row(*plain(
                 f["name"],
                 lease["user"],
                 lease["host"],
@@ -226,7 +227,7 @@ def _print_status(report: dict[str, Any]) -> None:
                 lease["version"],
                 since,
                 lease["lease"],
-            )
+            ))
     if any_holder:
         console.print(holders)
     else:

@@ -15,6 +15,7 @@ from netmap_lm import reasons
 from netmap_lm.cli.errors import CliError, config_error
 from netmap_lm.cli.main import JSON_HELP
 from netmap_lm.cli.output import console as make_console
+from netmap_lm.cli.output import plain
 from netmap_lm.licensing import keys, licensefile
 from netmap_lm.licensing.hostid import host_ids
 from netmap_lm.server.identity import init_state
@@ -333,7 +334,7 @@ def license_show(file: Path, as_json: bool) -> None:
         console.print(f"SERVER {s.host} port {s.port} key {s.key[:16]}… (line {s.lineno})")
     table = Table("line", "feature", "version", "seats", "type", "start", "expires", "id")
     for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
+        table.add_row(*plain(*(str(v) for v in row.values())))
     console.print(table)
     for p in parsed.problems:
         console.print(f"[red]{p}[/red]")

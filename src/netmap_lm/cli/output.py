@@ -12,3 +12,10 @@ def console() -> Any:
     from rich.console import Console
 
     return Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
+
+
+def plain(*values: Any) -> list[str]:
+    """Table cells shown as they are: a user named "[red]x" is not rich markup."""
+    from rich.markup import escape
+
+    return [escape(str(value)) for value in values]

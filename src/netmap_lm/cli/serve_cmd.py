@@ -13,9 +13,9 @@ from netmap_lm import DEFAULT_PORT
 from netmap_lm.cli.errors import config_error
 from netmap_lm.engine.clockguard import DEFAULT_TOLERANCE_MS
 from netmap_lm.server.budgets import (
+    BURST_SECONDS,
     MAX_CONNECTIONS,
     MAX_CONNECTIONS_PER_ADDRESS,
-    REQUEST_BURST,
     REQUESTS_PER_SECOND,
     Limits,
 )
@@ -154,7 +154,7 @@ def serve(
             max_connections=max_connections,
             max_per_address=max_connections_per_address,
             requests_per_second=rate_limit,
-            request_burst=max(REQUEST_BURST, rate_limit * 5),
+            request_burst=rate_limit * BURST_SECONDS,
         ),
         clock_tolerance_ms=int(clock_tolerance * 3_600_000),
     )

@@ -22,6 +22,18 @@ class SessionError(Exception):
     """The server could not be reached, or the connection broke."""
 
 
+class Refused(SessionError):
+    """The server refused this client before closing (allow list, budgets)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+REFUSALS = ("NOT_AUTHORIZED", "RATE_LIMITED")  # reasons a server gives as it closes
+
+
 class TlsSettings:
     """How a client reaches a TLS server: trust a CA file, or pin one certificate.
 
@@ -122,12 +134,17 @@ class Session:
             while True:
                 reply = self._read_line()
                 if reply.get("id") == rid:
+                    if reply.get("reason") in REFUSALS and reply.get("ok") is False:
+                        return reply  # answered, then closed: the next request reconnects
                     if reply.get("queued") is True:
                         if on_interim is not None:
                             on_interim(reply)
                         continue
                     return reply
                 if reply.get("id") is None and reply.get("ok") is False:
+                    if reply.get("reason") in REFUSALS:
+                        self.close()
+                        raise Refused(str(reply["reason"]), str(reply.get("message", "")))
                     # The server gave up on the connection (e.g. idle timeout).
                     raise SessionError(f"server closed the session: {reply.get('message')}")
         except OSError as exc:

@@ -24,7 +24,7 @@ from typing import Any
 from netmap_lm import reasons
 from netmap_lm.client import borrow, identity
 from netmap_lm.client.addresses import format_address, parse_servers
-from netmap_lm.client.session import Session, SessionError, TlsSettings
+from netmap_lm.client.session import REFUSALS, Refused, Session, SessionError, TlsSettings
 from netmap_lm.encoding import b64u_decode
 from netmap_lm.protocol import trust, udp
 from netmap_lm.reasons import LicenseDenied
@@ -117,6 +117,9 @@ class LicenseClient:
             try:
                 self._session = Session(address, self.vendor_key, self.timeout, self.tls)
                 return self._session
+            except Refused as exc:
+                where = format_address(address)
+                raise LicenseDenied(exc.reason, f"{where}: {exc.message}") from None
             except trust.Untrusted as exc:
                 untrusted.append(f"{format_address(address)}: {exc}")
             except (SessionError, OSError) as exc:
@@ -139,7 +142,10 @@ class LicenseClient:
                 session = self._connect()
                 try:
                     body = message(session) if callable(message) else dict(message)
-                    return session, session.request(body, **options)
+                    reply = session.request(body, **options)
+                    if reply.get("reason") in REFUSALS:
+                        self._drop()  # the server closes after a refusal
+                    return session, reply
                 except SessionError:
                     self._session = None
                     if attempt == 2:

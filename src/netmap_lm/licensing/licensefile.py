@@ -56,7 +56,7 @@ FEATURE_KEYS = {
 
 def parse_version(text: str) -> tuple[int, ...]:
     """``"5.10"`` → ``(5, 10)``; raises ``ValueError`` for anything else."""
-    if not _VERSION.match(text):
+    if not _VERSION.fullmatch(text):
         raise ValueError(f"version {text!r} is not dotted numbers like 5.0")
     parts = tuple(int(p) for p in text.split("."))
     return parts + (0,) * (4 - len(parts))
@@ -66,7 +66,7 @@ def parse_date(text: str) -> date | None:
     """An ISO date, or ``None`` for ``permanent``."""
     if text == PERMANENT:
         return None
-    if not _DATE.match(text):
+    if not _DATE.fullmatch(text):
         raise ValueError(f"date {text!r} is not YYYY-MM-DD or 'permanent'")
     return date.fromisoformat(text)
 
@@ -249,7 +249,7 @@ def _server(fields: dict[str, str], text: str, lineno: int) -> ServerLine:
 
 
 def _feature(fields: dict[str, str], text: str, lineno: int) -> FeatureLine:
-    if not _NAME.match(fields["name"]):
+    if not _NAME.fullmatch(fields["name"]):
         raise ValueError(f"name={fields['name']!r}: letters, digits, '_', '.', '-' only")
     parse_version(fields["version"])
     seats = None if fields["seats"] == "uncounted" else _int(fields, "seats", 1, 10_000_000)

@@ -53,11 +53,10 @@ def _text(obj: dict[str, Any], key: str, *, required: bool = True, default: str 
         raise ProtocolViolation(f"field {key!r} must be a string")
     if len(value) > MAX_TEXT_CHARS:
         raise ProtocolViolation(f"field {key!r} longer than {MAX_TEXT_CHARS} characters")
-    if not value.isascii():
-        try:
-            value.encode()
-        except UnicodeEncodeError:  # a lone surrogate ("\ud800"): not text, cannot be signed
-            raise ProtocolViolation(f"field {key!r} is not valid Unicode text") from None
+    if not value.isprintable():
+        # Control characters and line breaks would forge log and report lines or
+        # paint an administrator's terminal; a lone surrogate cannot be signed.
+        raise ProtocolViolation(f"field {key!r} holds control characters or is not text")
     return value
 
 
@@ -74,7 +73,7 @@ def _int(obj: dict[str, Any], key: str, *, default: int | None = None) -> int:
 
 def _hex(obj: dict[str, Any], key: str, length: int) -> str:
     value = _text(obj, key)
-    if len(value) != length or not _HEX.match(value):
+    if len(value) != length or not _HEX.fullmatch(value):
         raise ProtocolViolation(f"field {key!r} must be {length} lowercase hex digits")
     return value
 
@@ -119,7 +118,7 @@ class Checkout:
     @classmethod
     def parse(cls, rid: RequestId, obj: dict[str, Any]) -> Checkout:
         version = _text(obj, "version", required=False, default="0")
-        if not _VERSION.match(version):
+        if not _VERSION.fullmatch(version):
             raise ProtocolViolation("field 'version' must be dotted numbers like 5.0")
         user = _text(obj, "user")
         host = _text(obj, "host")

@@ -92,7 +92,11 @@ def _verify_batch(server_key: Ed25519PublicKey, holder: dict[str, Any],
     if (not isinstance(batch, list) or not 0 < len(batch) <= MAX_BATCH_DIGESTS
             or not all(isinstance(d, str) for d in batch)):
         raise Untrusted(f"{what} has no valid batch of digests")
-    if grant_digest(grant) not in batch:
+    try:
+        digest = grant_digest(grant)
+    except (UnicodeEncodeError, ValueError, TypeError):
+        raise Untrusted(f"{what} is not text that can be signed") from None
+    if digest not in batch:
         raise Untrusted(f"{what} is not in the signed batch")
     _verify(server_key, holder.get("sig"), batch_payload(batch), what)
 
@@ -242,7 +246,10 @@ def verify_feature_line(grant: dict[str, Any], feature_line: Any,
         raise Untrusted("the FEATURE line is not the one the grant draws from")
     if _version_key(fields.get("version", "")) < _version_key(grant["version"]):
         raise Untrusted("the FEATURE line does not license the granted version")
-    day = time.strftime("%Y-%m-%d", time.gmtime(grant["time"] / 1000))
+    try:
+        day = time.strftime("%Y-%m-%d", time.gmtime(grant["time"] / 1000))
+    except (OverflowError, OSError, ValueError, TypeError):
+        raise Untrusted("grant time is not a date") from None
     start, expires = fields.get("start", "permanent"), fields.get("expires", "")
     if (start != "permanent" and day < start) or (expires != "permanent" and day > expires):
         raise Untrusted("the FEATURE line is not valid on the grant's date")

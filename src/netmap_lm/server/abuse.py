@@ -8,7 +8,6 @@ count raised).  Findings are what ``netmap-lm audit`` lists.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 WINDOW_SECONDS = 60.0  # every threshold below counts events inside one minute
@@ -21,6 +20,7 @@ HOSTID_MISMATCH = 3  # node-locked checkouts from a host with another host id
 NOT_ALLOWED = 10  # connections from outside the allow list
 RATE_LIMITED = 1  # any request over the rate budget is worth a line
 MAX_FINDINGS = 1000  # findings kept; the oldest go first
+MAX_TRACKED = 10_000  # (kind, address) windows kept: spoofed UDP sources must not grow memory
 
 THRESHOLDS = {
     "denial_burst": DENIAL_BURST,
@@ -56,19 +56,24 @@ class Finding:
 class AbuseMonitor:
     window: float = WINDOW_SECONDS
     findings: dict[tuple[str, str, str, str], Finding] = field(default_factory=dict)
-    _events: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+    _events: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # [start, count]
     _users: dict[str, dict[str, float]] = field(default_factory=dict)
     _open: dict[str, float] = field(default_factory=dict)
 
     def _count(self, kind: str, key: str, now: float) -> int:
-        times = self._events.get((kind, key))
-        if times is None:
-            # Only the last `threshold` events matter: bounded memory under floods.
-            times = self._events[(kind, key)] = deque(maxlen=THRESHOLDS[kind])
-        times.append(now)
-        while times and times[0] < now - self.window:
-            times.popleft()
-        return len(times)
+        """Events of ``kind`` from ``key`` in the current window.
+
+        A window opens at the first event and lasts ``window`` seconds (a
+        fixed window: two floats per key, so floods from many spoofed
+        addresses cost little memory; ``MAX_TRACKED`` bounds the keys)."""
+        entry = self._events.get((kind, key))
+        if entry is None or now - entry[0] > self.window:
+            if entry is None and len(self._events) >= MAX_TRACKED:
+                self._shed(now)
+            self._events[(kind, key)] = [now, 1]
+            return 1
+        entry[1] += 1
+        return int(entry[1])
 
     def _event(self, kind: str, now: float, *, address: str = "", user: str = "",
                host: str = "", key: str | None = None, detail: str = "",
@@ -141,10 +146,19 @@ class AbuseMonitor:
             return None
         return self._event("churn", now, address=address, host=host, key=host)
 
+    def _shed(self, now: float) -> None:
+        """Too many addresses in play (spoofed UDP sources): forget the stale
+        windows, then, if need be, the quietest half."""
+        self.prune(now)
+        if len(self._events) >= MAX_TRACKED:
+            # Dicts keep insertion order: the first half are the longest-known keys.
+            for key in list(self._events)[: len(self._events) // 2]:
+                del self._events[key]
+
     def prune(self, now: float) -> None:
         """Forget event windows and lease starts older than the window."""
         cutoff = now - self.window
-        for key in [k for k, t in self._events.items() if not t or t[-1] < cutoff]:
+        for key in [k for k, entry in self._events.items() if entry[0] < cutoff]:
             del self._events[key]
         for lease_id in [k for k, t in self._open.items() if t < cutoff]:
             del self._open[lease_id]

@@ -16,7 +16,8 @@ MAX_CONNECTIONS_PER_ADDRESS = 256  # open connections from one address: a big NA
 CONNECTS_PER_SECOND = 100.0  # new connections per second from one address, sustained
 CONNECT_BURST = 500.0  # … and in a burst (a NAT'd lab booting at 9:00)
 REQUESTS_PER_SECOND = 1000.0  # requests per second from one address, sustained
-REQUEST_BURST = 5000.0  # … and in a burst
+BURST_SECONDS = 5.0  # a burst may spend this many seconds of an address's request rate
+REQUEST_BURST = REQUESTS_PER_SECOND * BURST_SECONDS  # … so 5,000 requests at once
 IDLE_ENTRY_SECONDS = 300.0  # forget an address's buckets after this long without traffic
 
 

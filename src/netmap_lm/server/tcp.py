@@ -29,6 +29,7 @@ log = logging.getLogger("netmap_lm.server")
 LISTEN_BACKLOG = 1024  # pending connections the kernel may queue for us
 TLS_RECORD_HANDSHAKE = 0x16  # first byte of every TLS ClientHello
 ACCEPT_ERROR_PAUSE = 0.05  # seconds to wait after EMFILE and friends before accepting again
+REFUSAL_LINGER = 1.0  # seconds a refused connection stays half-closed so the refusal is read
 
 
 class Listener:
@@ -177,6 +178,22 @@ class Session(asyncio.Protocol):
         if self.transport:
             self.transport.close()
 
+    def _refuse(self, message: dict[str, Any]) -> None:
+        """Answer, then close gracefully: half-close so the answer is read before
+        the end, keep discarding what the peer still sends (closing with unread
+        data would reset the connection and lose the answer), close for good
+        after REFUSAL_LINGER seconds."""
+        self.send(message)
+        self._closing = True
+        transport = self.transport
+        if transport is None:
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+            asyncio.get_running_loop().call_later(REFUSAL_LINGER, transport.close)
+        else:
+            transport.close()
+
     def shutdown_notice(self) -> None:
         """The server is stopping: say so, then close (leases are kept)."""
         self.send(messages.error(None, reasons.PROTOCOL_ERROR,
@@ -209,6 +226,14 @@ class Session(asyncio.Protocol):
             return
         server = self.server
         for event in self.conn.receive(data):
+            # Every line counts against the address's budget, answerable or not.
+            if not server.budgets.admit_request(self.address, server.clock()):
+                server.counters["requests_rate_limited"] += 1
+                server.note(server.abuse.rate_limited(server.wall(), self.address))
+                rid = event.message.get("id") if isinstance(event, Reply) else event.id
+                self._refuse(messages.error(rid, reasons.RATE_LIMITED,
+                                            "too many requests from this address; slow down"))
+                return
             if isinstance(event, Reply):
                 server.counters["protocol_errors"] += 1
                 self.send(event.message)
@@ -216,13 +241,6 @@ class Session(asyncio.Protocol):
                     self._close()
                     return
                 continue
-            if not server.budgets.admit_request(self.address, server.clock()):
-                server.counters["requests_rate_limited"] += 1
-                server.note(server.abuse.rate_limited(server.wall(), self.address))
-                self.send(messages.error(event.id, reasons.RATE_LIMITED,
-                                         "too many requests from this address; slow down"))
-                self._close()
-                return
             self._dispatch(event)
             if self._closing:
                 return
