@@ -133,3 +133,30 @@ def test_audit_lists_a_burst_of_denials(kit, server):
     assert kinds["denial_burst"]["count"] >= 1
     text = kit.cli("audit", "--state", str(kit.state))
     assert "denial_burst" in text.stdout
+
+
+def test_shutdown_seen_from_the_holder_lease_survives_and_is_reasserted(kit):
+    """A clean shutdown keeps the lease; the running holder rides it out (grace) and,
+    once the server is back, re-asserts the same lease over TCP, then UDP again."""
+    kit.write_license([kit.feature_line(grace=1)])
+    proc = ServerProcess(kit).start()
+    c = client(kit)
+    try:
+        lease = c.checkout("netmap", "5.0")
+        assert wait_for(lambda: lease.heartbeats_udp >= 1, 5)
+        assert kit.cli("shutdown", "--state", str(kit.state)).returncode == 0
+        proc.proc.wait(timeout=10)
+        time.sleep(2.5)  # heartbeats go unanswered meanwhile
+        assert lease.lost is None
+        proc = ServerProcess(kit).start()
+        tcp_before = lease.heartbeats_tcp
+        assert wait_for(lambda: lease.heartbeats_tcp > tcp_before, 10)  # re-asserted
+        udp_before = lease.heartbeats_udp
+        assert wait_for(lambda: lease.heartbeats_udp > udp_before, 10)  # and UDP again
+        status = json.loads(kit.cli("status", "--json").stdout)
+        assert [x["lease"] for x in status["features"][0]["leases"]] == [lease.id]
+        assert lease.lost is None
+        lease.checkin()
+    finally:
+        c.close()
+        proc.kill()

@@ -26,7 +26,16 @@ from netmap_lm.cli.main import JSON_HELP
 @click.option("--timeout", type=float, default=3.0, show_default=True, help="Seconds.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def probe(target: str, vendor_key: str | None, timeout: float, as_json: bool) -> int:
-    """What is listening at HOST[:PORT]: nothing, something else, or netmap_lm."""
+    """What is listening at HOST[:PORT]: nothing, something else, or netmap_lm.
+
+    \b
+    Exit codes:
+      0   a netmap_lm server (whose chain verifies, when a vendor key is known)
+      69  nothing is listening (SERVER_UNREACHABLE)
+      76  something that is not netmap_lm (PROTOCOL_ERROR), or a netmap_lm
+          server whose chain does not verify (SERVER_NOT_TRUSTED)
+      78  bad arguments or vendor key
+    """
     from netmap_lm.client.addresses import AddressError, parse_servers
     from netmap_lm.client.probe import probe as run_probe
     from netmap_lm.client.sync import load_vendor_key
