@@ -26,6 +26,7 @@ import pytest
 from netmap_lm import LicenseClient, LicenseDenied
 from netmap_lm.encoding import b64u_decode
 from netmap_lm.protocol import trust, udp
+from netmap_lm.server.abuse import MAX_TRACKED
 from support import Kit, ServerProcess, wait_for
 
 from ._net import (
@@ -516,11 +517,14 @@ def test_datagrams_from_many_source_addresses_cannot_grow_server_memory(kit: Kit
                     sock.bind((f"127.2.{b}.{c}", 0))
                     sock.sendto(datagram, ("127.0.0.1", kit.port))
                 sent += 1
-            if b % 16 == 15:
+            if b % 8 == 7:
                 time.sleep(0.05)  # let a busy machine's server drain its socket buffer
         time.sleep(1.0)
         counters = audit(kit)["counters"]
-        assert counters["udp_unknown_lease"] >= 0.9 * sent  # they were all processed
+        # UDP may drop some on a loaded machine; what matters is that far more
+        # sources reached the server than the monitor may track at once.
+        assert counters["udp_unknown_lease"] >= 3 * MAX_TRACKED, counters
+        assert sent > 6 * MAX_TRACKED
         grown = vm_rss(server.proc.pid) - before
         assert grown < 16 << 20, f"{sent} sources grew server memory by {grown >> 20} MiB"
 
