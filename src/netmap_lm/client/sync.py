@@ -99,13 +99,20 @@ class LicenseClient:
         self.host = host or identity.current_host()
         self.display = identity.current_display() if display is None else display
         self.project = identity.current_project() if project is None else project
-        self.hostid = identity.current_host_ids()
+        self._hostid: str | None = None  # read when first needed (node-locked, borrow)
         self.timeout = timeout
         self._session: Session | None = None
         self._lock = _thread.allocate_lock()
         self._leases: list[Lease] = []  # checked out and not yet checked in
 
     # -- sessions ---------------------------------------------------------------
+
+    @property
+    def hostid(self) -> str:
+        """This machine's host ids, comma-separated (read once, when first needed)."""
+        if self._hostid is None:
+            self._hostid = identity.current_host_ids()
+        return self._hostid
 
     def _connect(self) -> Session:
         """The current session, or a new one with the first server that answers."""
@@ -211,7 +218,7 @@ class LicenseClient:
             "display": self.display,
             "pid": os.getpid(),
             "project": self.project,
-            "hostid": self.hostid,
+            "hostid": self.hostid if borrow_hours else (self._hostid or ""),
         }
         if wait > 0:
             request["wait"] = max(1, round(wait))
@@ -224,6 +231,9 @@ class LicenseClient:
                 on_queued(reply["position"])
 
         session, reply = self._request(request, wait=wait, on_interim=interim)
+        if reply.get("hostid_required") and not request["hostid"]:
+            request["hostid"] = self.hostid  # a node-locked line: say who we are
+            session, reply = self._request(request, wait=wait, on_interim=interim)
         if not reply.get("ok"):
             raise _denied(reply)
         try:

@@ -316,6 +316,14 @@ class LicenseServer:
         if isinstance(result, Denial):
             if retry:
                 return messages.error(request.id, result.reason, result.message), None
+            if result.reason == reasons.HOSTID_MISMATCH:
+                if not request.hostid:
+                    # Clients send their host ids only when a node-locked line asks
+                    # (it saves every other application's start): not a denial yet.
+                    return messages.error(request.id, result.reason, result.message,
+                                          hostid_required=True), None
+                self.note(self.abuse.hostid_mismatch(self.wall(), address, request.user,
+                                                     request.host))
             self.counters[f"denials_{result.reason}"] += 1
             log.info("denied %s v%s to %s@%s (%s): %s %s", request.feature, request.version,
                      request.user, request.host, address, result.reason, result.message)
