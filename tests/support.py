@@ -92,41 +92,65 @@ class Kit:
         env.update(extra)
         return env
 
-    def cli(self, *args: str, timeout: float = 30.0, env: dict[str, str] | None = None,
-            check: bool = False) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self,
+        *args: str,
+        timeout: float = 30.0,
+        env: dict[str, str] | None = None,
+        check: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``netmap-lm ARGS`` to completion."""
         return subprocess.run(
-            [*NETMAP_LM, *args], env=env or self.env(), capture_output=True, text=True,
-            timeout=timeout, check=check,
+            [*NETMAP_LM, *args],
+            env=env or self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
         )
 
     def spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """Start ``netmap-lm ARGS`` in the background (the caller kills it)."""
         return subprocess.Popen(
-            [*NETMAP_LM, *args], env=env or self.env(), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
+            [*NETMAP_LM, *args],
+            env=env or self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
 
 class ServerProcess:
     """A real ``netmap-lm serve`` on 127.0.0.1, started and killed by PID."""
 
-    def __init__(self, kit: Kit, *extra: str, heartbeat_interval: float = 1.0,
-                 lease_timeout: float = 4.0) -> None:
+    def __init__(
+        self, kit: Kit, *extra: str, heartbeat_interval: float = 1.0, lease_timeout: float = 4.0
+    ) -> None:
         self.kit = kit
         self.args = [
-            "serve", "--license", str(kit.license), "--state", str(kit.state),
-            "--port", str(kit.port), "--bind", "127.0.0.1",
-            "--heartbeat-interval", str(heartbeat_interval),
-            "--lease-timeout", str(lease_timeout), *extra,
+            "serve",
+            "--license",
+            str(kit.license),
+            "--state",
+            str(kit.state),
+            "--port",
+            str(kit.port),
+            "--bind",
+            "127.0.0.1",
+            "--heartbeat-interval",
+            str(heartbeat_interval),
+            "--lease-timeout",
+            str(lease_timeout),
+            *extra,
         ]
         self.log_path = kit.root / f"server-{time.monotonic_ns()}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
         log = self.log_path.open("wb")
-        self.proc = subprocess.Popen([*NETMAP_LM, *self.args], env=self.kit.env(),
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [*NETMAP_LM, *self.args], env=self.kit.env(), stdout=log, stderr=subprocess.STDOUT
+        )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:

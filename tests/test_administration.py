@@ -76,8 +76,19 @@ def test_bad_options_file_refuses_to_start_with_file_and_line(kit):
     path = kit.root / "bad.opt"
     path.write_text("# ok\nRESERVE many netmap USER carol\n")
     kit.write_license()
-    result = kit.cli("serve", "--license", str(kit.license), "--state", str(kit.state),
-                     "--port", str(kit.port), "--bind", "127.0.0.1", "--options", str(path))
+    result = kit.cli(
+        "serve",
+        "--license",
+        str(kit.license),
+        "--state",
+        str(kit.state),
+        "--port",
+        str(kit.port),
+        "--bind",
+        "127.0.0.1",
+        "--options",
+        str(path),
+    )
     assert result.returncode == 78
     assert f"{path}:2:" in result.stderr and "RESERVE" in result.stderr
     assert "Traceback" not in result.stderr
@@ -98,11 +109,14 @@ def test_bad_options_on_reread_keeps_the_old_ones(kit, with_options):
 
 
 def test_node_locked_and_named_lines(kit):
-    kit.write_license([
-        kit.feature_line("cad", seats="uncounted", type="nodelocked",
-                         hostid="machine:aaaabbbbccccdddd"),
-        kit.feature_line("viewer", seats=2, type="named", users="ann,bob"),
-    ])
+    kit.write_license(
+        [
+            kit.feature_line(
+                "cad", seats="uncounted", type="nodelocked", hostid="machine:aaaabbbbccccdddd"
+            ),
+            kit.feature_line("viewer", seats=2, type="named", users="ann,bob"),
+        ]
+    )
     with ServerProcess(kit):
         env = kit.env(NETMAP_LM_HOSTID="machine:0000000000000000")
         result = kit.cli("checkout", "cad", "--json", env=env)

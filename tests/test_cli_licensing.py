@@ -26,10 +26,29 @@ def issued(tmp_path, capsys):
     info = json.loads(out)
     assert info["created"] and info["hostid"]
     lic = tmp_path / "site.lic"
-    code, out, err = run(capsys, "license", "issue", "--vendor-key", str(tmp_path / "v/vendor.key"),
-                         "--server-key", info["server_pub"], "--server-host", "lm1",
-                         "--feature", "netmap", "--seats", "3", "--version", "5.0",
-                         "--expires", "permanent", "--grace", "10", "-o", str(lic))
+    code, out, err = run(
+        capsys,
+        "license",
+        "issue",
+        "--vendor-key",
+        str(tmp_path / "v/vendor.key"),
+        "--server-key",
+        info["server_pub"],
+        "--server-host",
+        "lm1",
+        "--feature",
+        "netmap",
+        "--seats",
+        "3",
+        "--version",
+        "5.0",
+        "--expires",
+        "permanent",
+        "--grace",
+        "10",
+        "-o",
+        str(lic),
+    )
     assert code == 0, err
     return tmp_path, lic
 
@@ -45,9 +64,22 @@ def test_issue_verify_append_show(issued, capsys):
     pub = str(root / "v/vendor.pub")
     code, out, _ = run(capsys, "license", "verify", str(lic), "--vendor-key", pub)
     assert code == 0 and ":2: ok: SERVER lm1" in out and "FEATURE netmap v5.0 3 seat(s)" in out
-    code, _, err = run(capsys, "license", "issue", "--vendor-key", str(root / "v/vendor.key"),
-                       "--feature", "netmap", "--seats", "2", "--expires", "2030-01-01",
-                       "--append", "-o", str(lic))
+    code, _, err = run(
+        capsys,
+        "license",
+        "issue",
+        "--vendor-key",
+        str(root / "v/vendor.key"),
+        "--feature",
+        "netmap",
+        "--seats",
+        "2",
+        "--expires",
+        "2030-01-01",
+        "--append",
+        "-o",
+        str(lic),
+    )
     assert code == 0, err
     code, out, _ = run(capsys, "license", "verify", str(lic), "--vendor-key", pub, "--json")
     report = json.loads(out)
@@ -61,8 +93,9 @@ def test_issue_verify_append_show(issued, capsys):
 def test_edited_line_fails_verify_naming_file_and_line(issued, capsys):
     root, lic = issued
     lic.write_text(lic.read_text().replace("seats=3", "seats=30"))
-    code, _, err = run(capsys, "license", "verify", str(lic), "--vendor-key",
-                       str(root / "v/vendor.pub"))
+    code, _, err = run(
+        capsys, "license", "verify", str(lic), "--vendor-key", str(root / "v/vendor.pub")
+    )
     assert code == 77
     assert f"{lic}:3: LICENSE_INVALID" in err and "signature" in err
 
@@ -70,8 +103,9 @@ def test_edited_line_fails_verify_naming_file_and_line(issued, capsys):
 def test_wrong_vendor_key_fails_every_line(issued, tmp_path, capsys):
     _, lic = issued
     run(capsys, "vendor", "keygen", "--out", str(tmp_path / "other"))
-    code, _, err = run(capsys, "license", "verify", str(lic), "--vendor-key",
-                       str(tmp_path / "other/vendor.pub"))
+    code, _, err = run(
+        capsys, "license", "verify", str(lic), "--vendor-key", str(tmp_path / "other/vendor.pub")
+    )
     assert code == 77 and err.count("LICENSE_INVALID") == 2
 
 
@@ -81,15 +115,78 @@ def test_wrong_vendor_key_fails_every_line(issued, tmp_path, capsys):
         (["license", "verify", "/nonexistent.lic", "--vendor-key", "{pub}"], "cannot read"),
         (["license", "verify", "{lic}", "--vendor-key", "/nonexistent.pub"], "cannot read"),
         (["license", "verify", "{lic}", "--vendor-key", "{lic}"], "not an Ed25519 public key"),
-        (["license", "issue", "--vendor-key", "{pub}", "--server-key", "{pub}", "--feature",
-          "x", "--seats", "1", "--expires", "permanent", "-o", "{root}/n.lic"],
-         "not a PEM private key"),
-        (["license", "issue", "--vendor-key", "{key}", "--feature", "x", "--seats", "1",
-          "--expires", "2027-02-30", "--append", "-o", "{lic}"], "--expires"),
-        (["license", "issue", "--vendor-key", "{key}", "--feature", "x", "--seats", "lots",
-          "--expires", "permanent", "--append", "-o", "{lic}"], "seats='lots'"),
-        (["license", "issue", "--vendor-key", "{key}", "--feature", "x", "--seats", "1",
-          "--expires", "permanent", "-o", "{lic}"], "exists; use --append"),
+        (
+            [
+                "license",
+                "issue",
+                "--vendor-key",
+                "{pub}",
+                "--server-key",
+                "{pub}",
+                "--feature",
+                "x",
+                "--seats",
+                "1",
+                "--expires",
+                "permanent",
+                "-o",
+                "{root}/n.lic",
+            ],
+            "not a PEM private key",
+        ),
+        (
+            [
+                "license",
+                "issue",
+                "--vendor-key",
+                "{key}",
+                "--feature",
+                "x",
+                "--seats",
+                "1",
+                "--expires",
+                "2027-02-30",
+                "--append",
+                "-o",
+                "{lic}",
+            ],
+            "--expires",
+        ),
+        (
+            [
+                "license",
+                "issue",
+                "--vendor-key",
+                "{key}",
+                "--feature",
+                "x",
+                "--seats",
+                "lots",
+                "--expires",
+                "permanent",
+                "--append",
+                "-o",
+                "{lic}",
+            ],
+            "seats='lots'",
+        ),
+        (
+            [
+                "license",
+                "issue",
+                "--vendor-key",
+                "{key}",
+                "--feature",
+                "x",
+                "--seats",
+                "1",
+                "--expires",
+                "permanent",
+                "-o",
+                "{lic}",
+            ],
+            "exists; use --append",
+        ),
         (["vendor", "keygen", "--out", "{root}/v"], "refusing to overwrite"),
         (["serve", "--license", "{lic}"], "--state"),
         (["checkout"], "Missing argument"),
@@ -99,8 +196,12 @@ def test_wrong_vendor_key_fails_every_line(issued, tmp_path, capsys):
 )
 def test_user_mistakes_are_one_line_and_exit_78(issued, capsys, argv, expected):
     root, lic = issued
-    values = {"pub": str(root / "v/vendor.pub"), "key": str(root / "v/vendor.key"),
-              "lic": str(lic), "root": str(root)}
+    values = {
+        "pub": str(root / "v/vendor.pub"),
+        "key": str(root / "v/vendor.key"),
+        "lic": str(lic),
+        "root": str(root),
+    }
     code, _, err = run(capsys, *(a.format(**values) for a in argv))
     assert code == 78, err
     assert expected in err
@@ -109,8 +210,16 @@ def test_user_mistakes_are_one_line_and_exit_78(issued, capsys, argv, expected):
 
 def test_json_errors_go_to_stdout(issued, capsys):
     root, _ = issued
-    code, out, _ = run(capsys, "checkout", "netmap", "--json", "--server", "1@127.0.0.1",
-                       "--vendor-key", str(root / "v/vendor.pub"))
+    code, out, _ = run(
+        capsys,
+        "checkout",
+        "netmap",
+        "--json",
+        "--server",
+        "1@127.0.0.1",
+        "--vendor-key",
+        str(root / "v/vendor.pub"),
+    )
     assert code == 69
     assert json.loads(out)["reason"] == "SERVER_UNREACHABLE"
 

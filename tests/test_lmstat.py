@@ -49,28 +49,40 @@ EXP_VERSION = re.compile(r"^lmstat (?P<version>v[\d\.]+) build (?P<build>\d+) (?
 EXP_SERVERS = re.compile(r"^License server status: (?P<servers>[\w,.@\-]+)", _A)
 EXP_SERVER_STATUS = re.compile(
     r"(?P<fqdn>[\w\.\-]+): license server (?P<status>\w+)(?P<master>\s"
-    r"\(MASTER\))? (?P<version>v[\d\.]+)$", _A)
+    r"\(MASTER\))? (?P<version>v[\d\.]+)$",
+    _A,
+)
 EXP_VENDOR = re.compile(r"^\s+(?P<vendor>\w+): (?P<status>UP|DOWN) (?P<version>v[\d\.]+)$", _A)
 EXP_FEATURE_USAGE = re.compile(
     r"^Users of (?P<name>.*):\s+\(Total of (?P<issued>\d+) \w+ issued\;\s+"
-    r"Total of (?P<used>\d+) \w+ in use\)$", _A)
+    r"Total of (?P<used>\d+) \w+ in use\)$",
+    _A,
+)
 EXP_USER = re.compile(
     r"^\s+(?P<user>[\w\x20-\x7e]+) [\w\-\.]+ [\x20-\x7e]+ (?P<ver>\(v[\w\.]+\)) \([\w\-\.]+\/\d+ "
     r"\d+\)\, start (?P<since>\w+ \d+\/\d+ \d+\:\d+)(\,\s(?P<licenses>\d+)\s\w+|)"
     r"(\s+\(linger\:\s\d+\s\/\s\d+\))?"
-    r"(\,\s+PID\:\s+\d+\s?)?$", _A)
+    r"(\,\s+PID\:\s+\d+\s?)?$",
+    _A,
+)
 EXP_USER_QUEUED = re.compile(
     r"^\s+(?P<user>[\w\x20-\x7e]+) [\w\-\.]+ [\x20-\x7e]+ [0-9.]+ (?P<ver>\(v[\w\.]+\)) "
-    r"\([\w\-\.]+\/\d+ \d+\)\s+queued for (?P<licenses>\d+) license[s]?$", _A)
+    r"\([\w\-\.]+\/\d+ \d+\)\s+queued for (?P<licenses>\d+) license[s]?$",
+    _A,
+)
 EXP_GROUP_RESERV = re.compile(
-    r"^(\s+|)(?P<reservation>\d+)\s+\w+\s+for\s+(HOST_GROUP|GROUP)\s+(?P<group>\w+).*$", _A)
+    r"^(\s+|)(?P<reservation>\d+)\s+\w+\s+for\s+(HOST_GROUP|GROUP)\s+(?P<group>\w+).*$", _A
+)
 EXP_HOST_RESERV = re.compile(
-    r"^(\s+|)(?P<reservation>\d+)\s+\w+\s+for\s+(HOST)\s+(?P<host>\w+).*$", _A)
+    r"^(\s+|)(?P<reservation>\d+)\s+\w+\s+for\s+(HOST)\s+(?P<host>\w+).*$", _A
+)
 EXP_NODELOCKED = re.compile(r"^Users of (?P<name>.*):\s+\(Uncounted, node-locked\)$", _A)
 EXP_TYPE = re.compile(r"^\s+(?P<type>floating|uncounted nodelocked|nodelocked) license", _A)
 EXP_FEATURE_EXP = re.compile(
     r"^(?P<feature>[\x21-\x7e]+)\s+(?P<version>[\d\.]+)\s+"
-    r"(?P<licenses>\d+)\s+(?P<expires>[\w\-]+)\s+(?P<vendor>\w+)$", _A)
+    r"(?P<licenses>\d+)\s+(?P<expires>[\w\-]+)\s+(?P<vendor>\w+)$",
+    _A,
+)
 EXP_TIME = re.compile(r"^\w+ (?P<month>\d+)/(?P<day>\d+) (?P<time>\d+:\d+)$", _A)
 
 # -- Slurm license-manager agent ------------------------------------------------------
@@ -86,16 +98,19 @@ HHMM = rf"{INT}:{INT}"
 FEATURE_NAME = r"[A-Za-z0-9\-_:]+"
 SLURM_FEATURE = re.compile(
     rf"^Users of (?P<feature>{FEATURE_NAME}):  \(Total of (?P<total>{INT}) "
-    rf"licenses issued;  Total of (?P<used>{INT}) license(?P<plural>s)? in use\)$")
+    rf"licenses issued;  Total of (?P<used>{INT}) license(?P<plural>s)? in use\)$"
+)
 SLURM_USAGE_1 = re.compile(
     rf"^\s+(?P<user>{NONWS}) (?P<user_host>{HOSTNAME}) (?P<tty>{NONWS}) "
     rf"\((?P<version>{NONPAREN})\) \((?P<license_host>{HOSTNAME})/(?P<license_port>{INT}) "
     rf"(?P<license_pid>{INT})\), start (?P<weekday>{NONWS}) (?P<date>{MMDD}) "
-    rf"(?P<time>{HHMM}), (?P<tokens>{INT}) licenses$")
+    rf"(?P<time>{HHMM}), (?P<tokens>{INT}) licenses$"
+)
 SLURM_USAGE_3 = re.compile(
     rf"^\s+(?P<user>{NONWS}) (?P<user_host>{HOSTNAME}) (?P<tty>{NONWS}) "
     rf"\(v(?P<version>{NONPAREN})\) \((?P<license_host>{HOSTNAME})/(?P<license_port>{INT}) "
-    rf"(?P<license_pid>{INT})\), start (?P<weekday>{NONWS}) (?P<date>{MMDD}) (?P<time>{HHMM})$")
+    rf"(?P<license_pid>{INT})\), start (?P<weekday>{NONWS}) (?P<date>{MMDD}) (?P<time>{HHMM})$"
+)
 SLURM_USAGE = [SLURM_USAGE_1, SLURM_USAGE_3]  # the agent's lines 2, 4, 5 need feature= words
 
 
@@ -124,8 +139,9 @@ def exporter_parse(text: str) -> dict[str, Any]:
         elif m := EXP_SERVER_STATUS.search(line):
             key = m["fqdn"].split(".")[0].lower()
             assert key in servers, f"exporter would panic: {key!r} not in the header"
-            servers[key].update(up=m["status"] == "UP", master=bool(m["master"]),
-                                version=m["version"])
+            servers[key].update(
+                up=m["status"] == "UP", master=bool(m["master"]), version=m["version"]
+            )
         if m := EXP_VENDOR.match(line):
             vendors[m["vendor"]] = {"up": m["status"] == "UP", "version": m["version"]}
         if m := EXP_FEATURE_USAGE.match(line):
@@ -136,8 +152,13 @@ def exporter_parse(text: str) -> dict[str, Any]:
             assert EXP_TIME.match(m["since"])
         elif m := EXP_GROUP_RESERV.match(line):
             reservations.setdefault(name, {})[m["group"]] = int(m["reservation"])
-    return {"servers": servers, "vendors": vendors, "features": features, "users": users,
-            "reservations": reservations}
+    return {
+        "servers": servers,
+        "vendors": vendors,
+        "features": features,
+        "users": users,
+        "reservations": reservations,
+    }
 
 
 def slurm_parse(text: str) -> dict[str, Any]:
@@ -146,13 +167,17 @@ def slurm_parse(text: str) -> dict[str, Any]:
     uses = []
     for line in text.splitlines():
         if m := SLURM_FEATURE.match(line):
-            parsed = {"feature": m["feature"].lower(), "total": int(m["total"]),
-                      "used": int(m["used"])}
+            parsed = {
+                "feature": m["feature"].lower(),
+                "total": int(m["total"]),
+                "used": int(m["used"]),
+            }
             continue
         for rx in SLURM_USAGE:
             if u := rx.match(line):
-                uses.append((u["user"].lower(), u["user_host"],
-                             int(u.groupdict().get("tokens") or 1)))
+                uses.append(
+                    (u["user"].lower(), u["user_host"], int(u.groupdict().get("tokens") or 1))
+                )
                 break
     if parsed:
         parsed["uses"] = uses
@@ -190,8 +215,15 @@ def sample(name: str) -> str:
 
 def test_exporter_expressions_read_the_real_samples() -> None:
     arm = exporter_parse(sample("arm_ka4037_lmstat_a.txt"))
-    assert arm["servers"] == {"myserver": {"fqdn": "myserver", "port": "8224", "up": True,
-                                           "master": True, "version": "v10.8.8.0"}}
+    assert arm["servers"] == {
+        "myserver": {
+            "fqdn": "myserver",
+            "port": "8224",
+            "up": True,
+            "master": True,
+            "version": "v10.8.8.0",
+        }
+    }
     assert arm["vendors"] == {"armlmd": {"up": True, "version": "v10.8.8.0"}}
     assert arm["features"]["rvd_arm"] == {"issued": 10, "used": 1}
     assert arm["users"] == {"rvd_arm": Counter({"ngnere": 1})}
@@ -217,10 +249,12 @@ def test_slurm_and_nagios_logic_read_the_real_samples() -> None:
     # Usage lines from lm-agent/tests/parsing/test_flexlm.py of the Slurm agent.
     assert SLURM_USAGE_1.match(
         "    user1 myserver.example.com /dev/tty (v62.2) (myserver.example.com/24200 12507), "
-        "start Thu 10/29 8:09, 29 licenses")
+        "start Thu 10/29 8:09, 29 licenses"
+    )
     assert SLURM_USAGE_3.match(
         "    user3 ER1234 SESOD5045 (v2023.0331) (alternative.server.com/29065 2639), "
-        "start Fri 3/8 13:25")
+        "start Fri 3/8 13:25"
+    )
     arm = slurm_parse(sample("arm_ka4037_lmstat_a.txt"))
     assert arm["feature"] == "rvd_trace"  # the agent asks for one feature (-f) at a time
     assert arm["uses"] == [("ngnere", "clientpc", 1)]
@@ -241,43 +275,105 @@ def ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 
 
-def lease(user: str, host: str, handle: int, display: str = "", version: str = "5.0",
-          line: str = "netmap-1", minutes: int = 0, **extra: Any) -> dict[str, Any]:
-    return {"lease": f"id{handle}", "handle": handle, "user": user, "host": host,
-            "display": display, "pid": 100 + handle, "project": "", "version": version,
-            "line": line, "granted_at": ms(datetime.fromtimestamp(NOW, UTC)
-                                           - timedelta(minutes=minutes)), **extra}
+def lease(
+    user: str,
+    host: str,
+    handle: int,
+    display: str = "",
+    version: str = "5.0",
+    line: str = "netmap-1",
+    minutes: int = 0,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "lease": f"id{handle}",
+        "handle": handle,
+        "user": user,
+        "host": host,
+        "display": display,
+        "pid": 100 + handle,
+        "project": "",
+        "version": version,
+        "line": line,
+        "granted_at": ms(datetime.fromtimestamp(NOW, UTC) - timedelta(minutes=minutes)),
+        **extra,
+    }
 
 
-def pool(line_id: str, version: str = "5.0", seats: int | None = 3,
-         expires: str = "permanent", kind: str = "floating") -> dict[str, Any]:
-    return {"id": line_id, "version": version, "seats": seats, "type": kind,
-            "start": "permanent", "expires": expires, "lineno": 2}
+def pool(
+    line_id: str,
+    version: str = "5.0",
+    seats: int | None = 3,
+    expires: str = "permanent",
+    kind: str = "floating",
+) -> dict[str, Any]:
+    return {
+        "id": line_id,
+        "version": version,
+        "seats": seats,
+        "type": kind,
+        "start": "permanent",
+        "expires": expires,
+        "lineno": 2,
+    }
 
 
 def report(*features: dict[str, Any], host: str = "lm1", port: int = 1493) -> dict[str, Any]:
-    return {"ok": True, "server": {
-        "name": "netmap_lm", "version": "0.1.0", "host": host, "port": port,
-        "key_fingerprint": "SHA256:x", "time": int(NOW * 1000), "uptime": 60,
-        "license": "/etc/netmap_lm/license.lic"}, "features": list(features), "problems": []}
+    return {
+        "ok": True,
+        "server": {
+            "name": "netmap_lm",
+            "version": "0.1.0",
+            "host": host,
+            "port": port,
+            "key_fingerprint": "SHA256:x",
+            "time": int(NOW * 1000),
+            "uptime": 60,
+            "license": "/etc/netmap_lm/license.lic",
+        },
+        "features": list(features),
+        "problems": [],
+    }
 
 
-def feature(name: str, seats: int | None, leases: list[dict[str, Any]],
-            lines: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "seats": seats, "in_use": len(leases),
-            "lines": lines if lines is not None else [pool(f"{name}-1", seats=seats)],
-            "leases": leases, **extra}
+def feature(
+    name: str,
+    seats: int | None,
+    leases: list[dict[str, Any]],
+    lines: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "seats": seats,
+        "in_use": len(leases),
+        "lines": lines if lines is not None else [pool(f"{name}-1", seats=seats)],
+        "leases": leases,
+        **extra,
+    }
 
 
 def test_lmstat_a_layout_exactly() -> None:
-    text = format_report(report(
-        feature("netmap", 3, [lease("bob", "ws1", 1, minutes=20),
-                              lease("carol", "ws2", 2, display=":0", version="0")],
-                lines=[pool("netmap-1")]),
-        feature("solo", 1, []),
-    ), NOW, tz=UTC)
+    text = format_report(
+        report(
+            feature(
+                "netmap",
+                3,
+                [
+                    lease("bob", "ws1", 1, minutes=20),
+                    lease("carol", "ws2", 2, display=":0", version="0"),
+                ],
+                lines=[pool("netmap-1")],
+            ),
+            feature("solo", 1, []),
+        ),
+        NOW,
+        tz=UTC,
+    )
     banner = lmstat_format.banner("lmutil")
-    assert text == f"""{banner}
+    assert (
+        text
+        == f"""{banner}
 Flexible License Manager status on Sat 11/28/2026 9:15
 
 License server status: 1493@lm1
@@ -302,6 +398,7 @@ Users of netmap:  (Total of 3 licenses issued;  Total of 2 licenses in use)
 Users of solo:  (Total of 1 license issued;  Total of 0 licenses in use)
 
 """
+    )
 
 
 def skeleton(text: str) -> list[tuple[str, str]]:
@@ -315,8 +412,11 @@ def skeleton(text: str) -> list[tuple[str, str]]:
         ("vendor-on", r"^Vendor daemon status \(on \S+\):$"),
         ("vendor-up", r"^\w+: UP v[\d.]+$"),
         ("usage-info", r"^Feature usage info:$"),
-        ("users-of", r"^Users of \S+:  \(Total of \d+ licenses? issued;  "
-                     r"Total of \d+ licenses? in use\)$"),
+        (
+            "users-of",
+            r"^Users of \S+:  \(Total of \d+ licenses? issued;  "
+            r"Total of \d+ licenses? in use\)$",
+        ),
         ("feature", r'^"\S+" v[\d.]+, vendor: \w+(, expiry: \S+)?$'),
         ("type", r"^floating license$"),
         ("holder", r"^\S+ \S+ \S+ \(v[\d.]+\) \(\S+/\d+ \d+\), start \w{3} \d+/\d+ \d+:\d\d$"),
@@ -334,13 +434,31 @@ def test_layout_matches_the_flexlm_sample_line_for_line() -> None:
     # The ARM ka4037 sample, rebuilt as a netmap_lm status reply: three features
     # of ten seats, one holder of the first.
     arm = sample("arm_ka4037_lmstat_a.txt").replace("[Detecting lmgrd processes...]\n", "")
-    ours = format_report(report(
-        feature("rvd_arm", 10, [lease("ngnere", "clientpc", 301, display="CLIENTPC",
-                                      version="4.0", line="rvd_arm-1")],
-                lines=[pool("rvd_arm-1", version="4.0", seats=10)]),
-        feature("rvd_rtos", 10, []),
-        feature("rvd_trace", 10, []),
-        host="myserver", port=8224), NOW, tz=UTC)
+    ours = format_report(
+        report(
+            feature(
+                "rvd_arm",
+                10,
+                [
+                    lease(
+                        "ngnere",
+                        "clientpc",
+                        301,
+                        display="CLIENTPC",
+                        version="4.0",
+                        line="rvd_arm-1",
+                    )
+                ],
+                lines=[pool("rvd_arm-1", version="4.0", seats=10)],
+            ),
+            feature("rvd_rtos", 10, []),
+            feature("rvd_trace", 10, []),
+            host="myserver",
+            port=8224,
+        ),
+        NOW,
+        tz=UTC,
+    )
     # (lmutil prints "[Detecting lmgrd processes...]" only when it searches for
     # servers itself, without -c.)
     assert skeleton(ours) == skeleton(arm)
@@ -350,27 +468,54 @@ def test_layout_matches_the_flexlm_sample_line_for_line() -> None:
 
 
 def test_the_tools_read_the_formatter_output() -> None:
-    text = format_report(report(
-        feature("netmap", 5, [lease("bob", "ws1.example.com", 1),
-                              lease("carol", "ws2", 2, line="netmap-2", version="6.0"),
-                              lease("bob", "ws3", 3, count=2)],
-                lines=[pool("netmap-1"), pool("netmap-2", version="6.0", seats=2,
-                                               expires="2027-03-01")],
-                reservations=[{"count": 2, "kind": "GROUP", "name": "cad"},
-                              {"count": 1, "kind": "HOST", "name": "ws9"}],
-                queue=[{"user": "dave", "host": "ws4", "display": "", "version": "5.0",
-                        "handle": 7, "count": 1}]),
-        feature("free", None, [lease("eve", "ws5", 4, line="free-1")]),
-        feature("solo", 1, [lease("zed", "ws6", 5, line="solo-1")]),
-    ), NOW, tz=UTC)
+    text = format_report(
+        report(
+            feature(
+                "netmap",
+                5,
+                [
+                    lease("bob", "ws1.example.com", 1),
+                    lease("carol", "ws2", 2, line="netmap-2", version="6.0"),
+                    lease("bob", "ws3", 3, count=2),
+                ],
+                lines=[
+                    pool("netmap-1"),
+                    pool("netmap-2", version="6.0", seats=2, expires="2027-03-01"),
+                ],
+                reservations=[
+                    {"count": 2, "kind": "GROUP", "name": "cad"},
+                    {"count": 1, "kind": "HOST", "name": "ws9"},
+                ],
+                queue=[
+                    {
+                        "user": "dave",
+                        "host": "ws4",
+                        "display": "",
+                        "version": "5.0",
+                        "handle": 7,
+                        "count": 1,
+                    }
+                ],
+            ),
+            feature("free", None, [lease("eve", "ws5", 4, line="free-1")]),
+            feature("solo", 1, [lease("zed", "ws6", 5, line="solo-1")]),
+        ),
+        NOW,
+        tz=UTC,
+    )
     parsed = exporter_parse(text)
-    assert parsed["servers"] == {"lm1": {"fqdn": "lm1", "port": "1493", "up": True,
-                                         "master": True, "version": "v0.1.0"}}
+    assert parsed["servers"] == {
+        "lm1": {"fqdn": "lm1", "port": "1493", "up": True, "master": True, "version": "v0.1.0"}
+    }
     assert parsed["vendors"] == {"netmap_lm": {"up": True, "version": "v0.1.0"}}
-    assert parsed["features"] == {"netmap": {"issued": 5, "used": 3},
-                                  "solo": {"issued": 1, "used": 1}}
-    assert parsed["users"] == {"netmap": Counter({"bob": 3, "carol": 1}),
-                               "solo": Counter({"zed": 1})}
+    assert parsed["features"] == {
+        "netmap": {"issued": 5, "used": 3},
+        "solo": {"issued": 1, "used": 1},
+    }
+    assert parsed["users"] == {
+        "netmap": Counter({"bob": 3, "carol": 1}),
+        "solo": Counter({"zed": 1}),
+    }
     assert parsed["reservations"] == {"netmap": {"cad": 2}}
     assert "\t2 RESERVATIONs for GROUP cad (lm1/1493)" in text
     assert "\t1 RESERVATION for HOST ws9 (lm1/1493)" in text
@@ -383,11 +528,32 @@ def test_the_tools_read_the_formatter_output() -> None:
     types = [m["type"] for ln in text.splitlines() if (m := EXP_TYPE.match(ln))]
     assert types == ["floating", "floating", "floating"]
     # The Slurm agent's expressions (it asks for one feature at a time).
-    one = render([Probe("lm1", 1493, report(feature(
-        "netmap", 5, [lease("bob", "ws1.example.com", 1), lease("bob", "ws3", 3, count=2)],
-        lines=[pool("netmap-1")])))], NOW, mode="f", feature="netmap", tz=UTC)
-    assert slurm_parse(one) == {"feature": "netmap", "total": 5, "used": 2,
-                                "uses": [("bob", "ws1.example.com", 1), ("bob", "ws3", 2)]}
+    one = render(
+        [
+            Probe(
+                "lm1",
+                1493,
+                report(
+                    feature(
+                        "netmap",
+                        5,
+                        [lease("bob", "ws1.example.com", 1), lease("bob", "ws3", 3, count=2)],
+                        lines=[pool("netmap-1")],
+                    )
+                ),
+            )
+        ],
+        NOW,
+        mode="f",
+        feature="netmap",
+        tz=UTC,
+    )
+    assert slurm_parse(one) == {
+        "feature": "netmap",
+        "total": 5,
+        "used": 2,
+        "uses": [("bob", "ws1.example.com", 1), ("bob", "ws3", 2)],
+    }
 
 
 def test_singular_and_plural_as_flexlm() -> None:
@@ -402,12 +568,17 @@ def test_singular_and_plural_as_flexlm() -> None:
 
 def test_client_chosen_fields_cannot_forge_lines() -> None:
     evil = "x\nUsers of fake:  (Total of 99 licenses issued;  Total of 0 licenses in use)"
-    text = format_report(report(feature("netmap", 3, [
-        lease(evil, "ws 1\r\n", 1, display="a\tb", line="netmap-1")])), NOW, tz=UTC)
+    text = format_report(
+        report(feature("netmap", 3, [lease(evil, "ws 1\r\n", 1, display="a\tb", line="netmap-1")])),
+        NOW,
+        tz=UTC,
+    )
     assert "fake" not in exporter_parse(text)["features"]
     holder = [ln for ln in text.splitlines() if "start" in ln]
-    assert holder == ["    x?Users of fake:  (Total of 99 licenses issued;  Total of 0 licenses"
-                      " in use) ws_1__ a_b (v5.0) (lm1/1493 1), start Sat 11/28 9:15"]
+    assert holder == [
+        "    x?Users of fake:  (Total of 99 licenses issued;  Total of 0 licenses"
+        " in use) ws_1__ a_b (v5.0) (lm1/1493 1), start Sat 11/28 9:15"
+    ]
 
 
 def test_times_use_the_server_offset_when_it_sends_one() -> None:
@@ -423,12 +594,17 @@ def test_times_use_the_server_offset_when_it_sends_one() -> None:
 def test_down_and_partly_down_servers() -> None:
     down = [Probe("lm1", 1493, error='-15,570:111 "Connection refused"')]
     text = render(down, NOW, mode="a", tz=UTC)
-    assert text.splitlines()[3] == ("Error getting status: Cannot connect to license server "
-                                    'system. (-15,570:111 "Connection refused")')
+    assert text.splitlines()[3] == (
+        "Error getting status: Cannot connect to license server "
+        'system. (-15,570:111 "Connection refused")'
+    )
     assert check_flexlm(text)[0] == CRITICAL
     assert slurm_parse(text) == {}
-    both = [Probe("lm1", 1493, report=report()), *down, Probe("lm2.example.com", 1493,
-                                                              report=report())]
+    both = [
+        Probe("lm1", 1493, report=report()),
+        *down,
+        Probe("lm2.example.com", 1493, report=report()),
+    ]
     text = render(both, NOW, mode="s", tz=UTC)
     assert "License server status: 1493@lm1,1493@lm1,1493@lm2.example.com" in text
     assert "    lm2.example.com: license server UP v0.1.0" in text
@@ -438,18 +614,39 @@ def test_down_and_partly_down_servers() -> None:
 
 
 def test_feature_info_rows() -> None:
-    rep = report(feature("netmap", 3, [], lines=[pool("a"), pool("b", version="6.0", seats=2,
-                                                               expires="2027-03-01")]),
-                 feature("free", None, []))
+    rep = report(
+        feature(
+            "netmap",
+            3,
+            [],
+            lines=[pool("a"), pool("b", version="6.0", seats=2, expires="2027-03-01")],
+        ),
+        feature("free", None, []),
+    )
     text = render([Probe("lm1", 1493, rep)], NOW, mode="i", tz=UTC)
     rows = [m.groupdict() for ln in text.splitlines() if (m := EXP_FEATURE_EXP.match(ln))]
     assert rows == [
-        {"feature": "netmap", "version": "5.0", "licenses": "3", "expires": "permanent",
-         "vendor": "netmap_lm"},
-        {"feature": "netmap", "version": "6.0", "licenses": "2", "expires": "1-mar-2027",
-         "vendor": "netmap_lm"},
-        {"feature": "free", "version": "5.0", "licenses": "0", "expires": "permanent",
-         "vendor": "netmap_lm"},
+        {
+            "feature": "netmap",
+            "version": "5.0",
+            "licenses": "3",
+            "expires": "permanent",
+            "vendor": "netmap_lm",
+        },
+        {
+            "feature": "netmap",
+            "version": "6.0",
+            "licenses": "2",
+            "expires": "1-mar-2027",
+            "vendor": "netmap_lm",
+        },
+        {
+            "feature": "free",
+            "version": "5.0",
+            "licenses": "0",
+            "expires": "permanent",
+            "vendor": "netmap_lm",
+        },
     ]
     header = sample("exporter_lmstat_i_excerpt.txt").splitlines()[4:6]
     assert text.splitlines()[3:5] == header
@@ -491,20 +688,25 @@ def test_c_accepts_flexlm_server_lists(tmp_path: Path, monkeypatch: pytest.Monke
 def busy(kit: Kit) -> Iterator[Kit]:
     """A server with netmap (3 + 2 seats on two lines), solo (1), idle (4); bob and
     carol hold netmap, dave holds solo (``kit.leases`` by user)."""
-    kit.write_license([
-        kit.feature_line("netmap", seats=3),
-        kit.feature_line("netmap", seats=2, version="6.0", expires="2099-03-01"),
-        kit.feature_line("solo", seats=1),
-        kit.feature_line("idle", seats=4),
-    ])
+    kit.write_license(
+        [
+            kit.feature_line("netmap", seats=3),
+            kit.feature_line("netmap", seats=2, version="6.0", expires="2099-03-01"),
+            kit.feature_line("solo", seats=1),
+            kit.feature_line("idle", seats=4),
+        ]
+    )
     clients = []
     with ServerProcess(kit):
         try:
-            for user, host, name, version in [("bob", "ws1", "netmap", "5.0"),
-                                              ("carol", "ws2", "netmap", "6.0"),
-                                              ("dave", "ws3", "solo", "5.0")]:
-                client = LicenseClient(servers=kit.servers, vendor_key=str(kit.vendor_pub),
-                                       user=user, host=host)
+            for user, host, name, version in [
+                ("bob", "ws1", "netmap", "5.0"),
+                ("carol", "ws2", "netmap", "6.0"),
+                ("dave", "ws3", "solo", "5.0"),
+            ]:
+                client = LicenseClient(
+                    servers=kit.servers, vendor_key=str(kit.vendor_pub), user=user, host=host
+                )
                 clients.append((client, client.checkout(name, version)))
             kit.leases = {client.user: held for client, held in clients}  # type: ignore[attr-defined]
             yield kit
@@ -515,22 +717,34 @@ def busy(kit: Kit) -> Iterator[Kit]:
 
 
 def run(kit: Kit, script: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(script), *args], env=kit.env(**env), capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [str(script), *args], env=kit.env(**env), capture_output=True, text=True, timeout=60
+    )
 
 
 def test_lmutil_lmstat_a_for_the_exporter(busy: Kit) -> None:
     done = run(busy, LMUTIL, "lmstat", "-c", busy.servers, "-a")
     assert done.returncode == 0, done.stderr
     parsed = exporter_parse(done.stdout)
-    assert parsed["servers"] == {"127": {"fqdn": "127.0.0.1", "port": str(busy.port),
-                                         "up": True, "master": True, "version": "v0.1.0"}}
+    assert parsed["servers"] == {
+        "127": {
+            "fqdn": "127.0.0.1",
+            "port": str(busy.port),
+            "up": True,
+            "master": True,
+            "version": "v0.1.0",
+        }
+    }
     assert parsed["vendors"] == {"netmap_lm": {"up": True, "version": "v0.1.0"}}
-    assert parsed["features"] == {"idle": {"issued": 4, "used": 0},
-                                  "netmap": {"issued": 5, "used": 2},
-                                  "solo": {"issued": 1, "used": 1}}
-    assert parsed["users"] == {"netmap": Counter({"bob": 1, "carol": 1}),
-                               "solo": Counter({"dave": 1})}
+    assert parsed["features"] == {
+        "idle": {"issued": 4, "used": 0},
+        "netmap": {"issued": 5, "used": 2},
+        "solo": {"issued": 1, "used": 1},
+    }
+    assert parsed["users"] == {
+        "netmap": Counter({"bob": 1, "carol": 1}),
+        "solo": Counter({"dave": 1}),
+    }
     assert f"(v6.0) (127.0.0.1/{busy.port} " in done.stdout
     assert not any(kind.startswith("?") for _, kind in skeleton(done.stdout))
 
@@ -539,8 +753,12 @@ def test_f_feature_for_the_slurm_agent(busy: Kit) -> None:
     done = run(busy, LMUTIL, "lmstat", "-c", busy.servers, "-f", "netmap")
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("Users of ") == 1 and "License server status" not in done.stdout
-    assert slurm_parse(done.stdout) == {"feature": "netmap", "total": 5, "used": 2,
-                                        "uses": [("bob", "ws1", 1), ("carol", "ws2", 1)]}
+    assert slurm_parse(done.stdout) == {
+        "feature": "netmap",
+        "total": 5,
+        "used": 2,
+        "uses": [("bob", "ws1", 1), ("carol", "ws2", 1)],
+    }
     missing = run(busy, LMUTIL, "lmstat", "-c", busy.servers, "-f", "nosuch")
     assert missing.returncode == 77
     assert "Cannot get users of nosuch: No such feature exists." in missing.stdout
@@ -567,15 +785,17 @@ def test_lmstat_i_and_v(busy: Kit) -> None:
 
 
 def test_queued_checkout(busy: Kit) -> None:
-    waiting = LicenseClient(servers=busy.servers, vendor_key=str(busy.vendor_pub),
-                            user="erin", host="ws5", display=":1")
+    waiting = LicenseClient(
+        servers=busy.servers, vendor_key=str(busy.vendor_pub), user="erin", host="ws5", display=":1"
+    )
     queued = threading.Event()
     got: list[Any] = []
 
     def wait_for_seat() -> None:
         try:
-            got.append(waiting.checkout("solo", "5.0", wait=30,
-                                        on_queued=lambda _position: queued.set()))
+            got.append(
+                waiting.checkout("solo", "5.0", wait=30, on_queued=lambda _position: queued.set())
+            )
         except Exception as exc:
             got.append(exc)
 
@@ -611,8 +831,10 @@ def test_down_server(kit: Kit) -> None:
     kit.write_license()  # nothing listens on kit.port
     done = run(kit, LMUTIL, "lmstat", "-c", kit.servers, "-a")
     assert done.returncode == 69
-    assert ("Error getting status: Cannot connect to license server system. "
-            "(-15,570:111 \"Connection refused\")") in done.stdout
+    assert (
+        "Error getting status: Cannot connect to license server system. "
+        '(-15,570:111 "Connection refused")'
+    ) in done.stdout
     assert "SERVER_UNREACHABLE" in done.stderr
     assert check_flexlm(run(kit, LMSTAT, "-c", str(kit.license)).stdout)[0] == CRITICAL
 
@@ -629,8 +851,16 @@ def test_one_of_two_servers_down(busy: Kit) -> None:
 
 def test_untrusted_server(busy: Kit, tmp_path: Path) -> None:
     keys.generate_pair(tmp_path / "other", "vendor", "someone else")
-    done = run(busy, LMUTIL, "lmstat", "-c", busy.servers, "-a",
-               "--vendor-key", str(tmp_path / "other" / "vendor.pub"))
+    done = run(
+        busy,
+        LMUTIL,
+        "lmstat",
+        "-c",
+        busy.servers,
+        "-a",
+        "--vendor-key",
+        str(tmp_path / "other" / "vendor.pub"),
+    )
     assert done.returncode == 76
     assert "Cannot connect to license server system." in done.stdout
     assert "bob" not in done.stdout

@@ -71,7 +71,6 @@ def test_genuine_server_with_the_right_vendor_key(kit, server):
 
 def test_genuine_server_with_a_wrong_vendor_key(kit, server, tmp_path):
     keys.generate_pair(tmp_path, "other", "another vendor")
-    code, report = probe(kit, f"127.0.0.1:{kit.port}", "--vendor-key",
-                         str(tmp_path / "other.pub"))
+    code, report = probe(kit, f"127.0.0.1:{kit.port}", "--vendor-key", str(tmp_path / "other.pub"))
     assert code == 76 and report["verdict"] == "netmap_lm" and report["verified"] is False
     assert report["reason"] == "SERVER_NOT_TRUSTED"

@@ -23,8 +23,9 @@ def test_three_waiters_served_in_order_one_leaves(kit):
         waiters = []
         for user in ("w1", "w2", "w3"):
             env = kit.env(NETMAP_LM_USER=user)
-            waiters.append(kit.spawn("checkout", "netmap", "--wait", "60", "--hold", "30",
-                                     "--json", env=env))
+            waiters.append(
+                kit.spawn("checkout", "netmap", "--wait", "60", "--hold", "30", "--json", env=env)
+            )
             expected = len(waiters)
             assert wait_for(lambda: len(status(kit)["queue"]) == expected, 10)  # noqa: B023
         try:

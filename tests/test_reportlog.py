@@ -31,11 +31,23 @@ def lines_of(path: Path) -> list[str]:
 
 
 def test_a_record_is_one_line_in_the_documented_form():
-    line = format_record("CHECKIN", T, {"lease": "ab" * 16, "feature": "netmap",
-                                        "user": "Jane Doe", "host": None, "reason": "normal",
-                                        "in_use": 2, "held_ms": 8714882})
-    assert line == ('2025-03-04T09:15:02.123Z CHECKIN lease=' + "ab" * 16 + ' feature=netmap '
-                    'user="Jane Doe" reason=normal in_use=2 held_ms=8714882')
+    line = format_record(
+        "CHECKIN",
+        T,
+        {
+            "lease": "ab" * 16,
+            "feature": "netmap",
+            "user": "Jane Doe",
+            "host": None,
+            "reason": "normal",
+            "in_use": 2,
+            "held_ms": 8714882,
+        },
+    )
+    assert line == (
+        "2025-03-04T09:15:02.123Z CHECKIN lease=" + "ab" * 16 + " feature=netmap "
+        'user="Jane Doe" reason=normal in_use=2 held_ms=8714882'
+    )
     assert format_record("STOP", 0, {}) == "1970-01-01T00:00:00.000Z STOP"
     with pytest.raises(ValueError):
         format_record("checkout", T, {})
@@ -84,22 +96,23 @@ def test_values_round_trip_through_the_reader(tmp_path):
     records = list(LogReader([log.path]))
     assert [r.kind for r in records] == ["DENIAL", "FUTURE"]
     fields = records[0].fields
-    assert fields == {"feature": "netmap", **values,
-                      "message": "line one line two tabbed  x y"}
+    assert fields == {"feature": "netmap", **values, "message": "line one line two tabbed  x y"}
     assert records[0].when_ms == T
 
 
 @given(
     kind=st.from_regex(r"[A-Z_]{1,10}", fullmatch=True),
-    fields=st.dictionaries(st.from_regex(r"[a-z_]{1,10}", fullmatch=True),
-                           st.text(max_size=40), max_size=8),
+    fields=st.dictionaries(
+        st.from_regex(r"[a-z_]{1,10}", fullmatch=True), st.text(max_size=40), max_size=8
+    ),
 )
 def test_what_the_writer_writes_the_reader_reads_as_the_tokenizer_does(kind, fields):
     line = format_record(kind, T, dict(fields))
     record = parse_line(line)
     assert (record.kind, record.fields) == tokenize(line[25:])
-    assert record.fields == {key: value.translate(reportlog._CONTROL)
-                             for key, value in fields.items()}
+    assert record.fields == {
+        key: value.translate(reportlog._CONTROL) for key, value in fields.items()
+    }
 
 
 @given(st.text(max_size=80), st.booleans())
@@ -175,8 +188,10 @@ def test_records_from_one_thread_and_flushes_from_another_lose_nothing(tmp_path)
 
 def test_a_torn_last_line_is_ended_and_reported(tmp_path):
     path = tmp_path / "report.log"
-    path.write_text("2025-03-04T09:15:02.123Z START features=netmap\n"
-                    "2025-03-04T09:15:03.000Z CHECKOUT lease=ab feat")  # the crash
+    path.write_text(
+        "2025-03-04T09:15:02.123Z START features=netmap\n"
+        "2025-03-04T09:15:03.000Z CHECKOUT lease=ab feat"
+    )  # the crash
     log = ReportLog(path)
     log.record("STOP", T + 5000, reason="shutdown")
     log.close()
@@ -208,7 +223,10 @@ def test_a_refused_write_keeps_the_records_for_the_next_flush(tmp_path, monkeypa
     log.flush()
     log.close()
     assert [line.split(" ", 2)[2] for line in lines_of(log.path)] == [
-        "features=netmap", "reason=one", "reason=two"]
+        "features=netmap",
+        "reason=one",
+        "reason=two",
+    ]
 
 
 def test_records_beyond_the_buffer_limit_are_counted_as_lost(tmp_path, monkeypatch):

@@ -53,8 +53,10 @@ def test_forget_idle_addresses():
 
 def test_denial_burst_is_one_finding_with_a_count():
     monitor = AbuseMonitor()
-    new = [monitor.denial(float(i) / 10, "10.1.1.1", "u", "h", "SEATS_EXHAUSTED")
-           for i in range(DENIAL_BURST + 5)]
+    new = [
+        monitor.denial(float(i) / 10, "10.1.1.1", "u", "h", "SEATS_EXHAUSTED")
+        for i in range(DENIAL_BURST + 5)
+    ]
     assert sum(f is not None for f in new) == 1
     (finding,) = monitor.list()
     assert finding.kind == "denial_burst" and finding.count == 6

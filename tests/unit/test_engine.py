@@ -15,12 +15,26 @@ from netmap_lm.licensing.licensefile import FeatureLine
 TODAY = date(2026, 11, 28)
 
 
-def line(name: str = "netmap", version: str = "5.0", seats: int | None = 3, *,
-         start: date | None = None, expires: date | None = None, id: str | None = None,
-         ) -> FeatureLine:
-    return FeatureLine(name=name, version=version, seats=seats, type="floating", start=start,
-                       expires=expires, id=id or f"{name}-{version}-{seats}-{expires}",
-                       text="", lineno=1)
+def line(
+    name: str = "netmap",
+    version: str = "5.0",
+    seats: int | None = 3,
+    *,
+    start: date | None = None,
+    expires: date | None = None,
+    id: str | None = None,
+) -> FeatureLine:
+    return FeatureLine(
+        name=name,
+        version=version,
+        seats=seats,
+        type="floating",
+        start=start,
+        expires=expires,
+        id=id or f"{name}-{version}-{seats}-{expires}",
+        text="",
+        lineno=1,
+    )
 
 
 def request(feature: str = "netmap", version: str = "5.0", user: str = "ann") -> CheckoutRequest:
@@ -35,8 +49,14 @@ class Engine:
         self.engine = SeatEngine(lines, lease_timeout=timeout, invalid_names=invalid)
 
     def checkout(self, req: CheckoutRequest | None = None, today: date = TODAY) -> Lease | Denial:
-        return self.engine.checkout(req or request(), lease_id=os.urandom(16).hex(),
-                                    key=b"k" * 32, now=self.now, wall_ms=0, today=today)
+        return self.engine.checkout(
+            req or request(),
+            lease_id=os.urandom(16).hex(),
+            key=b"k" * 32,
+            now=self.now,
+            wall_ms=0,
+            today=today,
+        )
 
 
 def reason(result: object) -> str:
@@ -174,8 +194,9 @@ def test_restore_refuses_a_lease_whose_line_is_gone():
 
 ACTIONS = st.lists(
     st.one_of(
-        st.tuples(st.just("checkout"), st.sampled_from(["a", "b"]),
-                  st.sampled_from(["4.0", "5.0", "6.0"])),
+        st.tuples(
+            st.just("checkout"), st.sampled_from(["a", "b"]), st.sampled_from(["4.0", "5.0", "6.0"])
+        ),
         st.tuples(st.just("checkin"), st.integers(0, 50), st.just("")),
         st.tuples(st.just("heartbeat"), st.integers(0, 50), st.just("")),
         st.tuples(st.just("advance"), st.integers(0, 8), st.just("")),
@@ -187,8 +208,11 @@ ACTIONS = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(ACTIONS, st.integers(1, 4), st.integers(1, 4))
 def test_grants_never_exceed_seats_and_freed_seats_are_granted_again(actions, seats_a, seats_b):
-    lines = [line("a", "5.0", seats_a, id="a5"), line("a", "6.0", 1, id="a6"),
-             line("b", "5.0", seats_b, id="b5")]
+    lines = [
+        line("a", "5.0", seats_a, id="a5"),
+        line("a", "6.0", 1, id="a6"),
+        line("b", "5.0", seats_b, id="b5"),
+    ]
     limits = {"a5": seats_a, "a6": 1, "b5": seats_b}
     e = Engine(*lines, timeout=10)
     granted: list[str] = []
@@ -200,16 +224,22 @@ def test_grants_never_exceed_seats_and_freed_seats_are_granted_again(actions, se
             else:
                 # A refusal for seats means every line that could serve is full.
                 if result.reason == reasons.SEATS_EXHAUSTED:
-                    usable = [ln for ln in lines if ln.name == arg
-                              and tuple(map(int, ln.version.split("."))) >= tuple(
-                                  map(int, version.split(".")))]
+                    usable = [
+                        ln
+                        for ln in lines
+                        if ln.name == arg
+                        and tuple(map(int, ln.version.split(".")))
+                        >= tuple(map(int, version.split(".")))
+                    ]
                     assert all(
                         sum(1 for x in e.engine.leases.values() if x.line_id == ln.id)
-                        == limits[ln.id] for ln in usable
+                        == limits[ln.id]
+                        for ln in usable
                     )
                     # Free one of them: the very next checkout must succeed.
-                    victim = next(x for x in e.engine.leases.values()
-                                  if x.line_id in {ln.id for ln in usable})
+                    victim = next(
+                        x for x in e.engine.leases.values() if x.line_id in {ln.id for ln in usable}
+                    )
                     e.engine.checkin(victim.id)
                     assert isinstance(e.checkout(request(arg, version)), Lease)
                 else:
@@ -249,8 +279,12 @@ RULES = (
 )
 POLICY_ACTIONS = st.lists(
     st.one_of(
-        st.tuples(st.just("checkout"), st.sampled_from(USERS), st.sampled_from(HOSTS),
-                  st.sampled_from(["5.0", "6.0"])),
+        st.tuples(
+            st.just("checkout"),
+            st.sampled_from(USERS),
+            st.sampled_from(HOSTS),
+            st.sampled_from(["5.0", "6.0"]),
+        ),
         st.tuples(st.just("checkin"), st.integers(0, 60), st.booleans(), st.just("")),
         st.tuples(st.just("heartbeat"), st.integers(0, 60), st.just(""), st.just("")),
         st.tuples(st.just("advance"), st.integers(0, 8), st.just(""), st.just("")),
@@ -286,8 +320,11 @@ def _check_counts(engine: SeatEngine) -> None:
         for limit in pool.policy.maxes if pool.policy else ():
             limits[id(limit)] = limit
     for limit in limits.values():
-        members = [s for s in seats
-                   if limit.rule.applies_to(s.pool.line) and limit.identity.matches(s.holder)]
+        members = [
+            s
+            for s in seats
+            if limit.rule.applies_to(s.pool.line) and limit.identity.matches(s.holder)
+        ]
         for key in {limit.key(s.holder) for s in members} | set(limit.counts):
             held = [s for s in members if limit.key(s.holder) == key]
             assert limit.counts.get(key, 0) == len(held)
@@ -306,19 +343,29 @@ def _refusal_was_right(engine: SeatEngine, user: str, host: str, version: str) -
         if pool.version_key < (int(version[0]), 0, 0, 0):
             continue
         mine = [s for s in seats if s.pool is pool]
-        assert not any(s.key == (user, host) or (pool.dup == "user" and s.key == (user,))
-                       or (pool.dup == "host" and s.key == (host,))
-                       for s in mine if pool.dup != "none" or s.linger_until is not None)
+        assert not any(
+            s.key == (user, host)
+            or (pool.dup == "user" and s.key == (user,))
+            or (pool.dup == "host" and s.key == (host,))
+            for s in mine
+            if pool.dup != "none" or s.linger_until is not None
+        )
         policy = pool.policy
         reservations = policy.reservations if policy else []
-        assert not any(r.identity.matches(client)
-                       and sum(1 for s in mine if s.reservation is r) < r.cap
-                       for r in reservations)
+        assert not any(
+            r.identity.matches(client) and sum(1 for s in mine if s.reservation is r) < r.cap
+            for r in reservations
+        )
         shared_free = pool.shared_cap - sum(1 for s in mine if s.reservation is None)
         capped = policy is not None and any(
             m.identity.matches(client)
-            and sum(1 for s in seats if m.rule.applies_to(s.pool.line)
-                    and m.identity.matches(s.holder) and m.key(s.holder) == m.key(client))
+            and sum(
+                1
+                for s in seats
+                if m.rule.applies_to(s.pool.line)
+                and m.identity.matches(s.holder)
+                and m.key(s.holder) == m.key(client)
+            )
             >= m.count
             for m in policy.maxes
         )
@@ -326,16 +373,31 @@ def _refusal_was_right(engine: SeatEngine, user: str, host: str, version: str) -
 
 
 @settings(max_examples=300, deadline=None)
-@given(POLICY_ACTIONS, st.lists(st.sampled_from(RULES), max_size=4, unique=True),
-       st.integers(1, 4), st.sampled_from(["none", "user", "host", "user_host"]),
-       st.sampled_from([0, 5]))
+@given(
+    POLICY_ACTIONS,
+    st.lists(st.sampled_from(RULES), max_size=4, unique=True),
+    st.integers(1, 4),
+    st.sampled_from(["none", "user", "host", "user_host"]),
+    st.sampled_from([0, 5]),
+)
 def test_reservations_max_dup_and_linger_keep_exact_counts(actions, rules, seats_a, dup, linger):
     from netmap_lm.licensing.options import parse_options
 
     options = parse_options("GROUP eng ann bob\n" + "\n".join(rules), "p.opt")
     lines = [
-        FeatureLine(name="a", version=v, seats=n, type="floating", start=None, expires=None,
-                    id=i, text="", lineno=1, dup=dup, linger_seconds=linger)
+        FeatureLine(
+            name="a",
+            version=v,
+            seats=n,
+            type="floating",
+            start=None,
+            expires=None,
+            id=i,
+            text="",
+            lineno=1,
+            dup=dup,
+            linger_seconds=linger,
+        )
         for v, n, i in (("5.0", seats_a, "a5"), ("6.0", 1, "a6"))
     ]
     engine = SeatEngine(lines, lease_timeout=10, options=options)
@@ -343,9 +405,14 @@ def test_reservations_max_dup_and_linger_keep_exact_counts(actions, rules, seats
     granted: list[str] = []
     for kind, arg, extra, version in actions:
         if kind == "checkout":
-            result = engine.checkout(CheckoutRequest("a", version, arg, extra),
-                                     lease_id=os.urandom(8).hex(), key=b"k", now=now,
-                                     wall_ms=0, today=TODAY)
+            result = engine.checkout(
+                CheckoutRequest("a", version, arg, extra),
+                lease_id=os.urandom(8).hex(),
+                key=b"k",
+                now=now,
+                wall_ms=0,
+                today=TODAY,
+            )
             if isinstance(result, Lease):
                 granted.append(result.id)
             else:
@@ -371,8 +438,14 @@ def test_reservations_max_dup_and_linger_keep_exact_counts(actions, rules, seats
 
 def test_clock_set_back_refuses_time_limited_lines_but_not_permanent_ones():
     e = Engine(line("dated", expires=TODAY + timedelta(days=30)), line("forever"))
-    tampered = {"lease_id": "a" * 32, "key": b"k", "now": 0, "wall_ms": 0, "today": TODAY,
-                "clock_tampered": True}
+    tampered = {
+        "lease_id": "a" * 32,
+        "key": b"k",
+        "now": 0,
+        "wall_ms": 0,
+        "today": TODAY,
+        "clock_tampered": True,
+    }
     assert reason(e.engine.checkout(request("dated"), **tampered)) == reasons.CLOCK_TAMPERED
     assert isinstance(e.engine.checkout(request("forever"), **tampered), Lease)
 

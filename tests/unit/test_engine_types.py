@@ -15,21 +15,52 @@ HOUR_MS = 3_600_000
 _ids = itertools.count()
 
 
-def line(seats: int | None = 2, *, kind: str = "floating", id: str = "L", name: str = "netmap",
-         **extra: object) -> FeatureLine:
-    return FeatureLine(name=name, version="5.0", seats=seats, type=kind, start=None,
-                       expires=None, id=id, text="", lineno=1, **extra)  # type: ignore[arg-type]
+def line(
+    seats: int | None = 2,
+    *,
+    kind: str = "floating",
+    id: str = "L",
+    name: str = "netmap",
+    **extra: object,
+) -> FeatureLine:
+    return FeatureLine(
+        name=name,
+        version="5.0",
+        seats=seats,
+        type=kind,
+        start=None,
+        expires=None,
+        id=id,
+        text="",
+        lineno=1,
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def engine(*lines: FeatureLine, timeout: float = 10.0) -> SeatEngine:
     return SeatEngine(lines, lease_timeout=timeout)
 
 
-def take(e: SeatEngine, user: str = "ann", host: str = "ws1", *, now: float = 0.0,
-         wall_ms: int = 0, clock_tampered: bool = False, **fields: object) -> Lease | Denial:
+def take(
+    e: SeatEngine,
+    user: str = "ann",
+    host: str = "ws1",
+    *,
+    now: float = 0.0,
+    wall_ms: int = 0,
+    clock_tampered: bool = False,
+    **fields: object,
+) -> Lease | Denial:
     request = CheckoutRequest("netmap", "5.0", user, host, **fields)  # type: ignore[arg-type]
-    return e.checkout(request, lease_id=f"lease{next(_ids)}", key=next(_ids).to_bytes(4, "big"),
-                      now=now, wall_ms=wall_ms, today=TODAY, clock_tampered=clock_tampered)
+    return e.checkout(
+        request,
+        lease_id=f"lease{next(_ids)}",
+        key=next(_ids).to_bytes(4, "big"),
+        now=now,
+        wall_ms=wall_ms,
+        today=TODAY,
+        clock_tampered=clock_tampered,
+    )
 
 
 def granted(result: object) -> Lease:
@@ -50,8 +81,9 @@ def test_node_locked_serves_only_its_host():
     e = engine(line(kind="nodelocked", hostid="mac:00aabbccddee"))
     granted(take(e, hostid="mac:00AABBCCDDEE"))  # host ids compare in any case
     message = refused(take(e, hostid="mac:001122334455"), reasons.HOSTID_MISMATCH)
-    assert message == ("netmap is node-locked to another machine; this client's host id is "
-                       "mac:001122334455")
+    assert message == (
+        "netmap is node-locked to another machine; this client's host id is mac:001122334455"
+    )
     assert "(none sent)" in refused(take(e), reasons.HOSTID_MISMATCH)
 
 
@@ -272,8 +304,9 @@ def test_a_borrow_needs_borrow_on_the_line_and_within_its_hours():
     assert "no borrow=" in refused(take(engine(line()), borrow_hours=1), reasons.NOT_AUTHORIZED)
     e = engine(line(borrow_hours=24))
     message = refused(take(e, borrow_hours=25), reasons.NOT_AUTHORIZED)
-    assert message == ("netmap may be borrowed for at most 24 hours (borrow= on its license "
-                       "line); 25 requested")
+    assert message == (
+        "netmap may be borrowed for at most 24 hours (borrow= on its license line); 25 requested"
+    )
     granted(take(e, borrow_hours=24))
 
 
@@ -286,8 +319,9 @@ def test_a_borrow_may_come_from_the_one_line_that_allows_it():
 def test_no_borrow_while_the_clock_is_set_back():
     e = engine(line(borrow_hours=24))
     message = refused(take(e, borrow_hours=1, clock_tampered=True), reasons.CLOCK_TAMPERED)
-    assert message == ("the server clock was set back; borrowing is refused until the clock "
-                       "is right")
+    assert message == (
+        "the server clock was set back; borrowing is refused until the clock is right"
+    )
     granted(take(e, clock_tampered=True))
 
 

@@ -27,11 +27,27 @@ TODAY = date(2026, 11, 28)
 _ids = itertools.count()
 
 
-def line(name: str = "netmap", seats: int | None = 4, *, version: str = "5.0",
-         id: str | None = None, kind: str = "floating", **extra: object) -> FeatureLine:
-    return FeatureLine(name=name, version=version, seats=seats, type=kind, start=None,
-                       expires=None, id=id or f"{name}-{version}-{seats}", text="", lineno=1,
-                       **extra)  # type: ignore[arg-type]
+def line(
+    name: str = "netmap",
+    seats: int | None = 4,
+    *,
+    version: str = "5.0",
+    id: str | None = None,
+    kind: str = "floating",
+    **extra: object,
+) -> FeatureLine:
+    return FeatureLine(
+        name=name,
+        version=version,
+        seats=seats,
+        type=kind,
+        start=None,
+        expires=None,
+        id=id or f"{name}-{version}-{seats}",
+        text="",
+        lineno=1,
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def opts(text: str) -> Options:
@@ -39,15 +55,25 @@ def opts(text: str) -> Options:
 
 
 def engine(*lines: FeatureLine, options: str = "", timeout: float = 10.0) -> SeatEngine:
-    return SeatEngine(lines or (line(),), lease_timeout=timeout,
-                      options=opts(options) if options else None)
+    return SeatEngine(
+        lines or (line(),), lease_timeout=timeout, options=opts(options) if options else None
+    )
 
 
-def take(e: SeatEngine, user: str = "ann", host: str = "ws1", *, feature: str = "netmap",
-         version: str = "5.0", now: float = 0.0, **fields: object) -> Lease | Denial:
+def take(
+    e: SeatEngine,
+    user: str = "ann",
+    host: str = "ws1",
+    *,
+    feature: str = "netmap",
+    version: str = "5.0",
+    now: float = 0.0,
+    **fields: object,
+) -> Lease | Denial:
     request = CheckoutRequest(feature, version, user, host, **fields)  # type: ignore[arg-type]
-    return e.checkout(request, lease_id=f"lease{next(_ids)}", key=b"k" * 32, now=now,
-                      wall_ms=0, today=TODAY)
+    return e.checkout(
+        request, lease_id=f"lease{next(_ids)}", key=b"k" * 32, now=now, wall_ms=0, today=TODAY
+    )
 
 
 def granted(result: object) -> Lease:
@@ -96,8 +122,9 @@ def test_a_full_file_parses():
     assert o.rules[1] == Rule("INCLUDE", None, Who("USER", "root"), 0, 8)
     assert o.rules[2].feature == FeatureSpec("netmap", "VERSION", "6.0")
     assert o.rules[3] == Rule("EXCLUDE", None, Who("INTERNET", "192.168.66.*"), 0, 10)
-    assert o.rules[4] == Rule("RESERVE", FeatureSpec("netmap", "VERSION", "5.0"),
-                              Who("USER", "bob"), 2, 11)
+    assert o.rules[4] == Rule(
+        "RESERVE", FeatureSpec("netmap", "VERSION", "5.0"), Who("USER", "bob"), 2, 11
+    )
     assert o.rules[-1] == Rule("INCLUDE", FeatureSpec("netmap"), Who("PROJECT", "apollo"), 0, 18)
     assert [(s.keyword, s.feature, s.value) for s in o.settings] == [
         ("TIMEOUT", FeatureSpec("netmap"), 900),
@@ -115,38 +142,59 @@ def test_an_empty_file_is_no_rules():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("RESERV 1 netmap USER bob", "site.opt:1: unknown keyword 'RESERV'; expected one of "
-         + ", ".join(KEYWORDS)),
+        (
+            "RESERV 1 netmap USER bob",
+            "site.opt:1: unknown keyword 'RESERV'; expected one of " + ", ".join(KEYWORDS),
+        ),
         ("NOLOG QUEUED", "site.opt:1: NOLOG is a FlexLM option netmap_lm does not implement"),
-        ("EXCLUDE netmap USR bob", "site.opt:1: EXCLUDE: 'USR' is not a type; expected one of "
-         "USER, HOST, DISPLAY, GROUP, HOST_GROUP, INTERNET, PROJECT"),
+        (
+            "EXCLUDE netmap USR bob",
+            "site.opt:1: EXCLUDE: 'USR' is not a type; expected one of "
+            "USER, HOST, DISPLAY, GROUP, HOST_GROUP, INTERNET, PROJECT",
+        ),
         ("EXCLUDE netmap USER", "site.opt:1: EXCLUDE: type USER needs name"),
         ("EXCLUDE netmap USER bob carl", "site.opt:1: EXCLUDE: type USER takes one name"),
         ("INCLUDE", "site.opt:1: INCLUDE needs a feature: INCLUDE feature[:KEY=value] type name"),
         ("INCLUDEALL", "site.opt:1: INCLUDEALL needs a type"),
-        ("RESERVE two netmap USER bob", "site.opt:1: RESERVE count 'two' must be a whole number "
-         "from 1 to 10000000: RESERVE count feature[:KEY=value] type name"),
+        (
+            "RESERVE two netmap USER bob",
+            "site.opt:1: RESERVE count 'two' must be a whole number "
+            "from 1 to 10000000: RESERVE count feature[:KEY=value] type name",
+        ),
         ("RESERVE 0 netmap USER bob", "RESERVE count '0' must be a whole number from 1"),
         ("MAX 1 net/map USER bob", "site.opt:1: MAX: 'net/map' is not a feature name"),
-        ("MAX 1 netmap:COLOR=red USER bob", "site.opt:1: MAX: feature 'netmap:COLOR=red': after "
-         "':' expected KEY=value with KEY one of VERSION, ID, HOSTID, EXPDATE"),
+        (
+            "MAX 1 netmap:COLOR=red USER bob",
+            "site.opt:1: MAX: feature 'netmap:COLOR=red': after "
+            "':' expected KEY=value with KEY one of VERSION, ID, HOSTID, EXPDATE",
+        ),
         ("MAX 1 netmap:VERSION=x USER bob", "site.opt:1: MAX: feature 'netmap:VERSION=x': version"),
-        ("INCLUDE netmap GROUP eng", "site.opt:1: INCLUDE: GROUP 'eng' is not defined; add a "
-         "line 'GROUP eng user ...'"),
+        (
+            "INCLUDE netmap GROUP eng",
+            "site.opt:1: INCLUDE: GROUP 'eng' is not defined; add a line 'GROUP eng user ...'",
+        ),
         ("EXCLUDE netmap HOST_GROUP lab", "HOST_GROUP 'lab' is not defined"),
-        ("EXCLUDE netmap INTERNET 10.0.0.300", "site.opt:1: EXCLUDE: INTERNET '10.0.0.300': "
-         "expected an "
-         "address (10.1.2.3), a wildcard (192.168.1.*) or a CIDR network (10.0.0.0/8)"),
+        (
+            "EXCLUDE netmap INTERNET 10.0.0.300",
+            "site.opt:1: EXCLUDE: INTERNET '10.0.0.300': "
+            "expected an "
+            "address (10.1.2.3), a wildcard (192.168.1.*) or a CIDR network (10.0.0.0/8)",
+        ),
         ("EXCLUDE netmap INTERNET 10.*", "INTERNET '10.*': expected an address"),
-        ("EXCLUDE netmap HOST bad/host", "site.opt:1: EXCLUDE: HOST 'bad/host' is not a host "
-         "name, address or wildcard like *.lab.example"),
+        (
+            "EXCLUDE netmap HOST bad/host",
+            "site.opt:1: EXCLUDE: HOST 'bad/host' is not a host "
+            "name, address or wildcard like *.lab.example",
+        ),
         ("HOST_GROUP lab ok bad/host", "site.opt:1: HOST_GROUP: HOST 'bad/host' is not a host"),
         ("EXCLUDE netmap USER ALL_USERS", "USER ALL_USERS is only for MAX"),
         ("GROUP eng", "site.opt:1: GROUP needs a name and at least one user: GROUP name user"),
         ("HOST_GROUP lab", "HOST_GROUP needs a name and at least one host"),
         ("TIMEOUT netmap 0", "site.opt:1: TIMEOUT seconds '0' must be a whole number from 1"),
-        ("TIMEOUT netmap", "site.opt:1: TIMEOUT needs one number of seconds: TIMEOUT "
-         "feature[:KEY=value] seconds"),
+        (
+            "TIMEOUT netmap",
+            "site.opt:1: TIMEOUT needs one number of seconds: TIMEOUT feature[:KEY=value] seconds",
+        ),
         ("TIMEOUTALL 1.5", "TIMEOUTALL seconds '1.5' must be a whole number"),
         ("LINGER netmap 90000", "LINGER seconds '90000' must be a whole number from 0 to 86400"),
         ("MAX_BORROW_HOURS netmap -1", "MAX_BORROW_HOURS hours '-1' must be a whole number"),
@@ -187,12 +235,14 @@ def test_read_options_names_the_file(tmp_path: Path):
 
 
 def test_unknown_features_are_warnings_not_errors():
-    e = engine(options="""
+    e = engine(
+        options="""
         MAX 2 netmap USER bob
         RESERVE 1 netmapp USER bob
         TIMEOUT other 60
         INCLUDE netmap:VERSION=9.0 USER bob
-    """)
+    """
+    )
     assert e.warnings == [
         "site.opt:3: RESERVE names feature 'netmapp', which the license does not have; the "
         "line has no effect",
@@ -208,8 +258,10 @@ def test_unknown_features_are_warnings_not_errors():
 def test_exclude_refuses_only_the_excluded():
     e = engine(options="EXCLUDE netmap USER mallory")
     message = refused(take(e, "mallory"), reasons.NOT_AUTHORIZED)
-    assert message == ("user mallory on ws1 may not use netmap: excluded by the options file "
-                       "(EXCLUDE USER mallory)")
+    assert message == (
+        "user mallory on ws1 may not use netmap: excluded by the options file "
+        "(EXCLUDE USER mallory)"
+    )
     granted(take(e, "ann"))
 
 
@@ -221,10 +273,14 @@ def test_excludeall_covers_every_feature():
 
 
 def test_an_include_list_shuts_out_everybody_not_on_it():
-    e = engine(line("netmap"), line("viewer"), options="""
+    e = engine(
+        line("netmap"),
+        line("viewer"),
+        options="""
         GROUP eng ann bob
         INCLUDE netmap GROUP eng
-    """)
+    """,
+    )
     granted(take(e, "ann"))
     granted(take(e, "bob"))
     message = refused(take(e, "carl"), reasons.NOT_AUTHORIZED)
@@ -233,10 +289,14 @@ def test_an_include_list_shuts_out_everybody_not_on_it():
 
 
 def test_includeall_is_an_include_list_for_every_feature_and_adds_to_include():
-    e = engine(line("netmap"), line("viewer"), options="""
+    e = engine(
+        line("netmap"),
+        line("viewer"),
+        options="""
         INCLUDEALL USER root
         INCLUDE netmap USER ann
-    """)
+    """,
+    )
     granted(take(e, "root", feature="viewer"))
     granted(take(e, "root"))
     granted(take(e, "ann"))
@@ -245,13 +305,19 @@ def test_includeall_is_an_include_list_for_every_feature_and_adds_to_include():
 
 
 def test_a_qualified_feature_applies_to_its_lines_only():
-    e = engine(line(version="5.0", id="v5"), line(version="6.0", id="v6"),
-               options="INCLUDE netmap:VERSION=6.0 USER ann")
+    e = engine(
+        line(version="5.0", id="v5"),
+        line(version="6.0", id="v6"),
+        options="INCLUDE netmap:VERSION=6.0 USER ann",
+    )
     assert granted(take(e, "bob", version="5.0")).line_id == "v5"
     refused(take(e, "bob", version="6.0"), reasons.NOT_AUTHORIZED)
     assert granted(take(e, "ann", version="6.0")).line_id == "v6"
-    e = engine(line(version="5.0", id="v5"), line(version="6.0", id="v6"),
-               options="EXCLUDE netmap:ID=v5 USER bob")
+    e = engine(
+        line(version="5.0", id="v5"),
+        line(version="6.0", id="v6"),
+        options="EXCLUDE netmap:ID=v5 USER bob",
+    )
     assert granted(take(e, "bob", version="5.0")).line_id == "v6"  # v5 refused, v6 serves
 
 
@@ -279,11 +345,13 @@ def test_a_qualified_feature_applies_to_its_lines_only():
     ],
 )
 def test_every_identity_type(rule, inside, outside):
-    e = engine(options=f"""
+    e = engine(
+        options=f"""
         GROUP eng ann bob
         HOST_GROUP lab lab1 lab2 172.16.*
         EXCLUDE netmap {rule}
-    """)
+    """
+    )
     base = {"user": "zed", "host": "ws1"}
     request = {**base, **inside}
     refused(take(e, request.pop("user"), request.pop("host"), **request), reasons.NOT_AUTHORIZED)
@@ -305,8 +373,9 @@ def test_reserved_seats_go_to_members_only():
     e = engine(line(seats=3), options="RESERVE 2 netmap USER bob")
     granted(take(e, "ann"))
     message = refused(take(e, "carl"), reasons.SEATS_EXHAUSTED)
-    assert message == ("all 3 seats of netmap are in use or reserved; the free ones are "
-                       "reserved for USER bob (2)")
+    assert message == (
+        "all 3 seats of netmap are in use or reserved; the free ones are reserved for USER bob (2)"
+    )
     granted(take(e, "bob"))
     granted(take(e, "bob"))
     refused(take(e, "bob"), reasons.SEATS_EXHAUSTED)
@@ -334,21 +403,28 @@ def test_a_freed_reserved_seat_is_refilled_by_a_member_on_an_unreserved_one():
 
 
 def test_the_narrowest_reservation_is_used_first():
-    e = engine(line(seats=2), options="""
+    e = engine(
+        line(seats=2),
+        options="""
         GROUP eng ann bob
         RESERVE 1 netmap GROUP eng
         RESERVE 1 netmap USER bob
-    """)
+    """,
+    )
     granted(take(e, "bob"))  # takes USER bob's seat, leaving eng's for ann
     granted(take(e, "ann"))
     assert [r["in_use"] for r in e.reservations("netmap")] == [1, 1]
 
 
 def test_a_reservation_larger_than_the_seats_is_cut_with_a_warning():
-    e = engine(line(seats=2), line("viewer", seats=None), options="""
+    e = engine(
+        line(seats=2),
+        line("viewer", seats=None),
+        options="""
         RESERVE 5 netmap USER bob
         RESERVE 1 viewer USER bob
-    """)
+    """,
+    )
     assert e.warnings == [
         "site.opt:2: RESERVE 5 netmap USER bob: only 2 counted seats left to reserve",
         "site.opt:3: RESERVE 1 viewer USER bob: only 0 counted seats left to reserve",
@@ -358,8 +434,11 @@ def test_a_reservation_larger_than_the_seats_is_cut_with_a_warning():
 
 
 def test_a_reservation_fills_floating_lines_in_the_engine_order():
-    e = engine(line(seats=1, version="5.0", id="v5"), line(seats=1, version="6.0", id="v6"),
-               options="RESERVE 1 netmap:VERSION=6.0 USER bob")
+    e = engine(
+        line(seats=1, version="5.0", id="v5"),
+        line(seats=1, version="6.0", id="v6"),
+        options="RESERVE 1 netmap:VERSION=6.0 USER bob",
+    )
     assert granted(take(e, "ann", version="5.0")).line_id == "v5"
     refused(take(e, "ann", version="5.0"), reasons.SEATS_EXHAUSTED)  # v6's seat is bob's
     assert granted(take(e, "bob", version="6.0")).line_id == "v6"
@@ -390,12 +469,16 @@ def test_max_all_users_is_per_user_and_all_groups_per_group():
     granted(take(e, "ann"))
     granted(take(e, "bob"))
     assert refused(take(e, "ann"), reasons.SEATS_EXHAUSTED) == (
-        "netmap: MAX 1 per user (USER ALL_USERS) reached for ann")
-    e = engine(line(seats=10), options="""
+        "netmap: MAX 1 per user (USER ALL_USERS) reached for ann"
+    )
+    e = engine(
+        line(seats=10),
+        options="""
         GROUP eng ann bob
         GROUP qa carl
         MAX 1 netmap GROUP ALL_GROUPS
-    """)
+    """,
+    )
     granted(take(e, "ann"))
     granted(take(e, "carl"))
     refused(take(e, "bob"), reasons.SEATS_EXHAUSTED)
@@ -405,8 +488,7 @@ def test_max_all_users_is_per_user_and_all_groups_per_group():
 
 def test_max_zero_refuses_every_seat():
     e = engine(options="MAX 0 netmap HOST kiosk")
-    assert "MAX 0 for HOST kiosk reached" in refused(take(e, host="kiosk"),
-                                                     reasons.SEATS_EXHAUSTED)
+    assert "MAX 0 for HOST kiosk reached" in refused(take(e, host="kiosk"), reasons.SEATS_EXHAUSTED)
 
 
 # -- precedence: EXCLUDE > RESERVE > MAX > INCLUDE --------------------------------------------
@@ -430,8 +512,10 @@ def test_reserve_beats_max():
 
 
 def test_max_counts_reserved_seats_when_no_reservation_is_left():
-    e = engine(line(seats=5), options="GROUP eng ann bob\nRESERVE 1 netmap GROUP eng\n"
-               "MAX 2 netmap GROUP eng")
+    e = engine(
+        line(seats=5),
+        options="GROUP eng ann bob\nRESERVE 1 netmap GROUP eng\nMAX 2 netmap GROUP eng",
+    )
     granted(take(e, "ann"))  # reserved
     granted(take(e, "bob"))  # unreserved, within MAX
     refused(take(e, "bob"), reasons.SEATS_EXHAUSTED)  # 2 held, reserved one included
@@ -460,10 +544,16 @@ def test_not_authorized_is_reported_before_seats():
 
 
 def test_timeout_replaces_the_server_timeout_per_feature():
-    e = engine(line("netmap"), line("viewer"), line("other"), timeout=100, options="""
+    e = engine(
+        line("netmap"),
+        line("viewer"),
+        line("other"),
+        timeout=100,
+        options="""
         TIMEOUT netmap 20
         TIMEOUTALL 50
-    """)
+    """,
+    )
     assert e.lease_timeout_for("netmap") == 20
     assert e.lease_timeout_for("viewer") == 50
     assert e.lease_timeout_for("nonesuch") == 100
@@ -477,19 +567,26 @@ def test_timeout_replaces_the_server_timeout_per_feature():
 
 
 def test_a_qualified_timeout_beats_a_plain_one_and_the_last_line_wins():
-    e = engine(line(version="5.0", id="v5"), line(version="6.0", id="v6"), options="""
+    e = engine(
+        line(version="5.0", id="v5"),
+        line(version="6.0", id="v6"),
+        options="""
         TIMEOUT netmap:VERSION=6.0 30
         TIMEOUT netmap 40
         TIMEOUT netmap 45
-    """)
+    """,
+    )
     assert e.lease_timeout_for("netmap", "v6") == 30
     assert e.lease_timeout_for("netmap", "v5") == 45
     assert e.lease_timeout_for("netmap") == 30  # the shortest, for the grant
 
 
 def test_linger_option_raises_the_line_linger_but_never_lowers_it():
-    e = engine(line("a", linger_seconds=10), line("b", linger_seconds=100),
-               options="LINGER a 60\nLINGER b 5")
+    e = engine(
+        line("a", linger_seconds=10),
+        line("b", linger_seconds=100),
+        options="LINGER a 60\nLINGER b 5",
+    )
     assert e.linger_for("a-5.0-4") == 60
     assert e.linger_for("b-5.0-4") == 100
     lease = granted(take(e, feature="a"))
@@ -501,12 +598,17 @@ def test_linger_option_raises_the_line_linger_but_never_lowers_it():
 
 
 def test_max_borrow_hours_lowers_borrow_but_never_raises_it():
-    e = engine(line("a", borrow_hours=48), line("b", borrow_hours=8), line("c"),
-               options="MAX_BORROW_HOURS a 24\nMAX_BORROW_HOURS b 100\nMAX_BORROW_HOURS c 5")
+    e = engine(
+        line("a", borrow_hours=48),
+        line("b", borrow_hours=8),
+        line("c"),
+        options="MAX_BORROW_HOURS a 24\nMAX_BORROW_HOURS b 100\nMAX_BORROW_HOURS c 5",
+    )
     assert e.borrow_hours_for("a-5.0-4") == 24
     assert e.borrow_hours_for("b-5.0-4") == 8
     assert "at most 24 hours (MAX_BORROW_HOURS in the options file); 25 requested" in refused(
-        take(e, feature="a", borrow_hours=25), reasons.NOT_AUTHORIZED)
+        take(e, feature="a", borrow_hours=25), reasons.NOT_AUTHORIZED
+    )
     granted(take(e, feature="a", borrow_hours=24))
     refused(take(e, feature="b", borrow_hours=9), reasons.NOT_AUTHORIZED)
     assert "no borrow=" in refused(take(e, feature="c", borrow_hours=1), reasons.NOT_AUTHORIZED)
@@ -552,8 +654,11 @@ def test_the_documented_example_options_file_parses():
 
 
 def test_the_documented_worked_example_of_precedence():
-    e = SeatEngine([line(seats=5)], lease_timeout=10,
-                   options=parse_options(_doc_block("Worked example"), "netmap.opt"))
+    e = SeatEngine(
+        [line(seats=5)],
+        lease_timeout=10,
+        options=parse_options(_doc_block("Worked example"), "netmap.opt"),
+    )
     refused(take(e, "dan"), reasons.NOT_AUTHORIZED)
     granted(take(e, "carl"))
     refused(take(e, "bob"), reasons.NOT_AUTHORIZED)
@@ -561,7 +666,8 @@ def test_the_documented_worked_example_of_precedence():
     granted(take(e, "ann"))
     assert refused(take(e, "ann"), reasons.SEATS_EXHAUSTED) == "netmap: MAX 2 for GROUP eng reached"
     assert refused(take(e, "carl"), reasons.SEATS_EXHAUSTED) == (
-        "all 5 seats of netmap are in use or reserved; the free ones are reserved for USER bob (2)")
+        "all 5 seats of netmap are in use or reserved; the free ones are reserved for USER bob (2)"
+    )
 
 
 def test_every_keyword_and_type_is_documented():

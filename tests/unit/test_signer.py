@@ -27,8 +27,10 @@ def test_replies_are_one_line_of_json(message):
     assert json.loads(line) == message
 
 
-@given(st.binary(min_size=32, max_size=32), st.text(alphabet="0123456789abcdef", min_size=32,
-                                                    max_size=32))
+@given(
+    st.binary(min_size=32, max_size=32),
+    st.text(alphabet="0123456789abcdef", min_size=32, max_size=32),
+)
 def test_server_lease_token_equals_the_clients(key, lease_id):
     from netmap_lm.engine.seats import Lease
     from netmap_lm.protocol.trust import lease_token

@@ -771,8 +771,12 @@ def request_vectors() -> list[dict[str, Any]]:
         _bad("checkout_pid_2_63", _with(_CHECKOUT, pid=2**63), 2, "pid"),
         _ok("checkout_pid_null_is_absent", _with(_CHECKOUT, pid=None), "checkout", {"pid": 0}),
         _bad("checkout_feature_empty", _with(_CHECKOUT, feature=""), 2, "feature"),
-        _bad("checkout_pid_nan", {"text": '{"op":"checkout","id":2,"feature":"netmap",'
-                                  '"user":"u","host":"h","pid":NaN}'}, None, "JSON"),
+        _bad(
+            "checkout_pid_nan",
+            {"text": '{"op":"checkout","id":2,"feature":"netmap","user":"u","host":"h","pid":NaN}'},
+            None,
+            "JSON",
+        ),
         _bad("checkout_wait_negative", _with(_CHECKOUT, wait=-1), 2, "wait"),
         _bad("checkout_wait_bool", _with(_CHECKOUT, wait=True), 2, "wait"),
         _bad("checkout_borrow_string", _with(_CHECKOUT, borrow="72"), 2, "borrow"),

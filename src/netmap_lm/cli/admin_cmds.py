@@ -22,11 +22,16 @@ _PATH = click.Path(path_type=Path)
 
 
 def admin_options(func: Any) -> Any:
-    func = click.option("--admin-token", "admin_token", type=_PATH,
-                        help=f"Admin credential file (else {ADMIN_TOKEN_ENV}, else "
-                        "STATE/admin.token with --state).")(func)
-    return click.option("--state", "state", type=_PATH,
-                        help="The server's state directory (for its admin.token).")(func)
+    func = click.option(
+        "--admin-token",
+        "admin_token",
+        type=_PATH,
+        help=f"Admin credential file (else {ADMIN_TOKEN_ENV}, else "
+        "STATE/admin.token with --state).",
+    )(func)
+    return click.option(
+        "--state", "state", type=_PATH, help="The server's state directory (for its admin.token)."
+    )(func)
 
 
 def _admin_key(admin_token: Path | None, state: Path | None) -> bytes | None:
@@ -51,8 +56,9 @@ def _admin_key(admin_token: Path | None, state: Path | None) -> bytes | None:
         raise config_error(str(exc)) from None
 
 
-def _admin(ctx: Context, admin_token: Path | None, state: Path | None, op: str,
-           **fields: Any) -> dict[str, Any]:
+def _admin(
+    ctx: Context, admin_token: Path | None, state: Path | None, op: str, **fields: Any
+) -> dict[str, Any]:
     client = _client(ctx)
     try:
         return client.admin(op, _admin_key(admin_token, state), **fields)  # type: ignore[no-any-return]
@@ -67,8 +73,13 @@ def _admin(ctx: Context, admin_token: Path | None, state: Path | None, op: str,
 @click.option("--lease", "lease", help="Lease id to remove (from 'status').")
 @admin_options
 @client_options
-def remove(ctx: Context, target: tuple[str, ...], lease: str | None, admin_token: Path | None,
-           state: Path | None) -> int:
+def remove(
+    ctx: Context,
+    target: tuple[str, ...],
+    lease: str | None,
+    admin_token: Path | None,
+    state: Path | None,
+) -> int:
     """Free a seat: remove --lease ID, or remove FEATURE USER HOST."""
     if (lease and target) or (not lease and len(target) != 3):
         raise config_error("give --lease ID, or FEATURE USER HOST")
@@ -92,8 +103,10 @@ def reread(ctx: Context, admin_token: Path | None, state: Path | None) -> int:
     if ctx.as_json:
         click.echo(json.dumps(reply))
     else:
-        click.echo(f"reread: features {', '.join(reply['features']) or 'none'}; "
-                   f"{reply['kept']} lease(s) kept, {len(reply['revoked'])} revoked")
+        click.echo(
+            f"reread: features {', '.join(reply['features']) or 'none'}; "
+            f"{reply['kept']} lease(s) kept, {len(reply['revoked'])} revoked"
+        )
         for problem in reply.get("problems", []):
             click.echo(f"license problem: {problem}", err=True)
     return 0
@@ -130,7 +143,10 @@ def audit(ctx: Context, admin_token: Path | None, state: Path | None) -> int:
     table = Table("last seen", "kind", "address", "user", "host", "count", "detail")
     for f in findings:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(f["last"] / 1000))
-        table.add_row(*plain(when, f["kind"], f["address"], f["user"], f["host"], str(f["count"]),
-                      f["detail"]))
+        table.add_row(
+            *plain(
+                when, f["kind"], f["address"], f["user"], f["host"], str(f["count"]), f["detail"]
+            )
+        )
     make_console().print(table)
     return 0

@@ -20,8 +20,9 @@ from netmap_lm.reasons import LicenseDenied
 @click.option("--return", "give_back", is_flag=True, help="Return the borrowed seat early.")
 @click.option("--list", "show", is_flag=True, help="List the seats borrowed on this machine.")
 @client_options
-def borrow(ctx: Context, feature: str | None, hours: int | None, version: str,
-           give_back: bool, show: bool) -> int:
+def borrow(
+    ctx: Context, feature: str | None, hours: int | None, version: str, give_back: bool, show: bool
+) -> int:
     """Borrow a seat for offline use: borrow FEATURE --hours H; --return FEATURE; --list."""
     from netmap_lm.client import borrow as saved
 
@@ -33,8 +34,10 @@ def borrow(ctx: Context, feature: str | None, hours: int | None, version: str,
             g = r["grant"]
             until = time.strftime("%Y-%m-%d %H:%M", time.localtime(g["borrow_until"] / 1000))
             if not ctx.as_json:
-                click.echo(f"{g['feature']} v{g['version']} until {until} from {r.get('server')}"
-                           f" (lease {g['lease']})")
+                click.echo(
+                    f"{g['feature']} v{g['version']} until {until} from {r.get('server')}"
+                    f" (lease {g['lease']})"
+                )
         return 0
     if not feature:
         raise config_error("name the FEATURE to borrow or return (or use --list)")
@@ -43,8 +46,11 @@ def borrow(ctx: Context, feature: str | None, hours: int | None, version: str,
         if give_back:
             if not client.return_borrow(feature):
                 raise config_error(f"no borrowed seat of {feature} on this machine")
-            click.echo(json.dumps({"ok": True, "returned": feature}) if ctx.as_json
-                       else f"returned {feature}")
+            click.echo(
+                json.dumps({"ok": True, "returned": feature})
+                if ctx.as_json
+                else f"returned {feature}"
+            )
             return 0
         if not hours:
             raise config_error("--hours is required to borrow")
@@ -55,8 +61,16 @@ def borrow(ctx: Context, feature: str | None, hours: int | None, version: str,
         client.close()
     until = time.strftime("%Y-%m-%d %H:%M", time.localtime(lease.grant["borrow_until"] / 1000))
     if ctx.as_json:
-        click.echo(json.dumps({"ok": True, "lease": lease.id, "feature": feature,
-                               "borrow_until": lease.grant["borrow_until"]}))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "lease": lease.id,
+                    "feature": feature,
+                    "borrow_until": lease.grant["borrow_until"],
+                }
+            )
+        )
     else:
         click.echo(f"borrowed {feature} until {until}: usable offline on this machine")
     return 0

@@ -51,8 +51,9 @@ def _client(ctx: Context) -> Any:
 
     tls = TlsSettings(ctx.tls_ca, ctx.tls_pin) if ctx.tls_ca or ctx.tls_pin else None
     try:
-        return LicenseClient(servers=ctx.server, vendor_key=str(vendor_key_path(ctx.vendor_key)),
-                             tls=tls)
+        return LicenseClient(
+            servers=ctx.server, vendor_key=str(vendor_key_path(ctx.vendor_key)), tls=tls
+        )
     except AddressError as exc:
         raise config_error(f"--server: {exc}") from None
     except LicenseDenied as exc:
@@ -80,9 +81,16 @@ def _grant_view(lease: Any) -> dict[str, Any]:
 @click.argument("feature")
 @click.option("--version", "version", default="0", help="Version to check out.")
 @click.option("--hold", type=float, default=0.0, help="Seconds to hold the seat before checkin.")
-@click.option("--wait", "wait", type=float, default=0.0, is_flag=False,
-              flag_value=DEFAULT_WAIT, metavar="[SECONDS]",
-              help=f"Queue when no seat is free (default {DEFAULT_WAIT:g} s when given alone).")
+@click.option(
+    "--wait",
+    "wait",
+    type=float,
+    default=0.0,
+    is_flag=False,
+    flag_value=DEFAULT_WAIT,
+    metavar="[SECONDS]",
+    help=f"Queue when no seat is free (default {DEFAULT_WAIT:g} s when given alone).",
+)
 @client_options
 def checkout(ctx: Context, feature: str, version: str, hold: float, wait: float) -> int:
     """Check a license out, report, check it in (a license test)."""
@@ -95,8 +103,7 @@ def checkout(ctx: Context, feature: str, version: str, hold: float, wait: float)
             click.echo(f"queued for {feature}: position {position}", err=True)
 
     try:
-        lease = client.checkout(feature, version, heartbeat=hold > 0, wait=wait,
-                                on_queued=queued)
+        lease = client.checkout(feature, version, heartbeat=hold > 0, wait=wait, on_queued=queued)
     except LicenseDenied as exc:
         raise CliError(exc.reason, exc.message) from None
     view = _grant_view(lease)
@@ -168,9 +175,7 @@ def run(ctx: Context, feature: str, command: tuple[str, ...], version: str) -> i
 
 @click.command()
 @click.option("--feature", help="Only this feature.")
-@click.option(
-    "--lmstat", "lmstat", is_flag=True, help="Print FlexLM's 'lmutil lmstat -a' layout."
-)
+@click.option("--lmstat", "lmstat", is_flag=True, help="Print FlexLM's 'lmutil lmstat -a' layout.")
 @client_options
 def status(ctx: Context, feature: str | None, lmstat: bool) -> int:
     """Usage per feature and who holds the seats."""
@@ -205,12 +210,16 @@ def _print_status(report: dict[str, Any]) -> None:
     table = Table("feature", "in use", "seats", "lines")
     for f in report["features"]:
         seats = "uncounted" if f["seats"] is None else str(f["seats"])
-        table.add_row(*plain(
-            f["name"],
-            str(f["in_use"]),
-            seats,
-            ", ".join(f"{ln['id']} (v{ln['version']}, until {ln['expires']})" for ln in f["lines"]),
-        ))
+        table.add_row(
+            *plain(
+                f["name"],
+                str(f["in_use"]),
+                seats,
+                ", ".join(
+                    f"{ln['id']} (v{ln['version']}, until {ln['expires']})" for ln in f["lines"]
+                ),
+            )
+        )
     console.print(table)
     holders = Table("feature", "user", "host", "display", "pid", "version", "since", "lease")
     any_holder = False
@@ -218,16 +227,18 @@ def _print_status(report: dict[str, Any]) -> None:
         for lease in f["leases"]:
             any_holder = True
             since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lease["granted_at"] / 1000))
-            holders.add_row(*plain(
-                f["name"],
-                lease["user"],
-                lease["host"],
-                lease["display"],
-                str(lease["pid"]),
-                lease["version"],
-                since,
-                lease["lease"],
-            ))
+            holders.add_row(
+                *plain(
+                    f["name"],
+                    lease["user"],
+                    lease["host"],
+                    lease["display"],
+                    str(lease["pid"]),
+                    lease["version"],
+                    since,
+                    lease["lease"],
+                )
+            )
     if any_holder:
         console.print(holders)
     else:

@@ -55,23 +55,38 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("-a", action="store_true", help="display everything")
     parser.add_argument("-A", action="store_true", help="list all active licenses (as -a)")
-    parser.add_argument("-c", metavar="SPEC",
-                        help="port@host list (',' or ':' separated) or license file")
-    parser.add_argument("-f", nargs="?", const=ALL, metavar="FEATURE",
-                        help="usage of FEATURE (or of all features)")
-    parser.add_argument("-i", nargs="?", const=ALL, metavar="FEATURE",
-                        help="license line information of FEATURE (or of all)")
-    parser.add_argument("-s", nargs="?", const=ALL, metavar="SERVER",
-                        help="license server status (the default)")
-    parser.add_argument("-S", nargs="?", const=ALL, metavar="DAEMON",
-                        help="users of the vendor daemon's licenses (as -a)")
-    parser.add_argument("-t", type=float, metavar="SECONDS", default=DEFAULT_TIMEOUT,
-                        help="connection timeout")
+    parser.add_argument(
+        "-c", metavar="SPEC", help="port@host list (',' or ':' separated) or license file"
+    )
+    parser.add_argument(
+        "-f", nargs="?", const=ALL, metavar="FEATURE", help="usage of FEATURE (or of all features)"
+    )
+    parser.add_argument(
+        "-i",
+        nargs="?",
+        const=ALL,
+        metavar="FEATURE",
+        help="license line information of FEATURE (or of all)",
+    )
+    parser.add_argument(
+        "-s", nargs="?", const=ALL, metavar="SERVER", help="license server status (the default)"
+    )
+    parser.add_argument(
+        "-S",
+        nargs="?",
+        const=ALL,
+        metavar="DAEMON",
+        help="users of the vendor daemon's licenses (as -a)",
+    )
+    parser.add_argument(
+        "-t", type=float, metavar="SECONDS", default=DEFAULT_TIMEOUT, help="connection timeout"
+    )
     parser.add_argument("-v", action="store_true", help="display the version")
     parser.add_argument("-lm", action="store_true", help="status of the license manager")
     parser.add_argument("-vd", action="store_true", help="status of the vendor daemon")
-    parser.add_argument("--vendor-key", metavar="PUB",
-                        help="pinned vendor public key (else NETMAP_LM_VENDOR_KEY)")
+    parser.add_argument(
+        "--vendor-key", metavar="PUB", help="pinned vendor public key (else NETMAP_LM_VENDOR_KEY)"
+    )
     parser.add_argument("-help", "-h", "--help", action="help", help="print this message")
     return parser
 
@@ -173,8 +188,7 @@ def _flexlm_reason(message: str) -> str:
     return f'-15,570 "{fmt.user_text(detail)}"'
 
 
-def probe(address: tuple[str, int], vendor_key: str,
-          timeout: float) -> tuple[fmt.Probe, str, str]:
+def probe(address: tuple[str, int], vendor_key: str, timeout: float) -> tuple[fmt.Probe, str, str]:
     """Ask one server for its status: the probe, and the reason code and message if down."""
     from netmap_lm.client.addresses import format_address
     from netmap_lm.client.sync import LicenseClient
@@ -182,8 +196,9 @@ def probe(address: tuple[str, int], vendor_key: str,
 
     host, port = address
     try:
-        client = LicenseClient(servers=format_address(address), vendor_key=vendor_key,
-                               timeout=timeout)
+        client = LicenseClient(
+            servers=format_address(address), vendor_key=vendor_key, timeout=timeout
+        )
     except LicenseDenied as exc:
         raise LmstatError(f"lmstat: {exc.reason}: {exc.message}") from None
     try:
@@ -236,14 +251,25 @@ def main(argv: Sequence[str], program: str) -> int:
         print(str(exc), file=sys.stderr)
         return exc.code
     probes = [p for p, _, _ in results]
-    sys.stdout.write(fmt.render(probes, time.time(), mode=mode, feature=feature,
-                                program=program, license_path=license_path))
+    sys.stdout.write(
+        fmt.render(
+            probes,
+            time.time(),
+            mode=mode,
+            feature=feature,
+            program=program,
+            license_path=license_path,
+        )
+    )
     sys.stdout.flush()
     master = fmt.master_of(probes)
     if master is None:
         codes = [reason for _, reason, _ in results]
-        reason = (reasons.SERVER_NOT_TRUSTED if reasons.SERVER_NOT_TRUSTED in codes
-                  else codes[0] or reasons.SERVER_UNREACHABLE)
+        reason = (
+            reasons.SERVER_NOT_TRUSTED
+            if reasons.SERVER_NOT_TRUSTED in codes
+            else codes[0] or reasons.SERVER_UNREACHABLE
+        )
         detail = "; ".join(message for _, _, message in results)
         print(f"{program}: {reason}: {detail}", file=sys.stderr)
         return reasons.exit_code(reason)
@@ -268,12 +294,17 @@ def lmutil_entry() -> None:
     """``netmap-lmutil lmstat ARGS`` (only the ``lmstat`` utility of lmutil)."""
     argv = sys.argv[1:]
     if not argv or argv[0] in ("-h", "-help", "--help"):
-        print("usage: netmap-lmutil lmstat [-c SPEC] [-a | -f [FEATURE] | -i [FEATURE]] [-v]\n"
-              "       FlexLM lmutil for netmap_lm servers; only 'lmstat' is provided.")
+        print(
+            "usage: netmap-lmutil lmstat [-c SPEC] [-a | -f [FEATURE] | -i [FEATURE]] [-v]\n"
+            "       FlexLM lmutil for netmap_lm servers; only 'lmstat' is provided."
+        )
         sys.exit(0 if argv else reasons.EX_CONFIG)
     if argv[0] != "lmstat":
-        print(f"netmap-lmutil: {argv[0]!r} is not provided; only 'lmstat' is "
-              "(use netmap-lm for administration)", file=sys.stderr)
+        print(
+            f"netmap-lmutil: {argv[0]!r} is not provided; only 'lmstat' is "
+            "(use netmap-lm for administration)",
+            file=sys.stderr,
+        )
         sys.exit(reasons.EX_CONFIG)
     _run(argv[1:], "lmutil")
 

@@ -202,8 +202,9 @@ def _who(entry: dict[str, Any], host: str, port: int, line_version: Any) -> str:
     )
 
 
-def holder_line(lease: dict[str, Any], host: str, port: int, tz: tzinfo | None = None,
-                line_version: Any = None) -> str:
+def holder_line(
+    lease: dict[str, Any], host: str, port: int, tz: tzinfo | None = None, line_version: Any = None
+) -> str:
     """``    user host display (vVER) (server/port handle), start Ddd M/D H:MM[, N licenses]``."""
     count = int(lease.get("count") or 1)
     when = stamp((lease.get("granted_at") or 0) / 1000, tz)
@@ -225,8 +226,9 @@ def reservation_line(entry: dict[str, Any], host: str, port: int) -> str:
     return f"\t{count} {word} for {kind} {token(entry.get('name'))} ({host}/{port})"
 
 
-def feature_block(feature: dict[str, Any], host: str, port: int,
-                  tz: tzinfo | None = None) -> list[str]:
+def feature_block(
+    feature: dict[str, Any], host: str, port: int, tz: tzinfo | None = None
+) -> list[str]:
     """``Users of NAME: ...`` and, when in use, one block per license line."""
     name = token(feature.get("name"))
     seats = feature.get("seats")
@@ -249,10 +251,16 @@ def feature_block(feature: dict[str, Any], host: str, port: int,
     known = {pool.get("id") for pool in pools}
     for index, pool in enumerate(pools):
         first = index == 0
-        held = [x for x in leases if x.get("line") == pool.get("id")
-                or (first and x.get("line") not in known)]
-        waiting = [x for x in queue if x.get("line") == pool.get("id")
-                   or (first and x.get("line") not in known)]
+        held = [
+            x
+            for x in leases
+            if x.get("line") == pool.get("id") or (first and x.get("line") not in known)
+        ]
+        waiting = [
+            x
+            for x in queue
+            if x.get("line") == pool.get("id") or (first and x.get("line") not in known)
+        ]
         if not held and not waiting and not (first and reservations):
             continue
         lines.append(
@@ -269,9 +277,15 @@ def feature_block(feature: dict[str, Any], host: str, port: int,
     return lines
 
 
-def feature_section(report: dict[str, Any], host: str, port: int, *,
-                    only: str | None = None, tz: tzinfo | None = None,
-                    title: bool = True) -> list[str]:
+def feature_section(
+    report: dict[str, Any],
+    host: str,
+    port: int,
+    *,
+    only: str | None = None,
+    tz: tzinfo | None = None,
+    title: bool = True,
+) -> list[str]:
     """``Feature usage info:`` and the block of each feature (or of ``only``)."""
     zone = _zone(report, tz)
     features = list(report.get("features") or [])
@@ -279,8 +293,10 @@ def feature_section(report: dict[str, Any], host: str, port: int, *,
         features = [f for f in features if f.get("name") == only]
         if not features:
             name = token(only)
-            return [f"Users of {name}:  Cannot get users of {name}: "
-                    "No such feature exists. (-5,222)", ""]
+            return [
+                f"Users of {name}:  Cannot get users of {name}: No such feature exists. (-5,222)",
+                "",
+            ]
     lines = ["Feature usage info:", ""] if title else []
     for feature in features:
         lines += feature_block(feature, host, port, zone)
@@ -310,9 +326,16 @@ def feature_info(report: dict[str, Any], only: str | None = None) -> list[str]:
 # -- whole outputs ----------------------------------------------------------------------
 
 
-def render(probes: Sequence[Probe], now: float, *, mode: str = "a", feature: str | None = None,
-           program: str = "lmutil", license_path: str | None = None,
-           tz: tzinfo | None = None) -> str:
+def render(
+    probes: Sequence[Probe],
+    now: float,
+    *,
+    mode: str = "a",
+    feature: str | None = None,
+    program: str = "lmutil",
+    license_path: str | None = None,
+    tz: tzinfo | None = None,
+) -> str:
     """The whole text of one ``lmstat`` run.
 
     ``mode``: ``"s"`` server and vendor daemon status only (plain ``lmstat``),
@@ -333,17 +356,20 @@ def render(probes: Sequence[Probe], now: float, *, mode: str = "a", feature: str
     if mode == "a":
         lines += feature_section(report, master.host, master.port, only=feature, tz=zone)
     elif mode == "f":
-        lines += feature_section(report, master.host, master.port, only=feature, tz=zone,
-                                 title=False)
+        lines += feature_section(
+            report, master.host, master.port, only=feature, tz=zone, title=False
+        )
     elif mode == "i":
         lines += feature_info(report, feature)
     return "\n".join(lines) + "\n"
 
 
-def format_report(report: dict[str, Any], now: float, *, program: str = "lmutil",
-                  tz: tzinfo | None = None) -> str:
+def format_report(
+    report: dict[str, Any], now: float, *, program: str = "lmutil", tz: tzinfo | None = None
+) -> str:
     """``lmstat -a`` text for one status reply (``netmap-lm status --lmstat``)."""
     srv = report.get("server", {})
-    probe = Probe(host=token(srv.get("host"), "localhost"), port=int(srv.get("port") or 0),
-                  report=report)
+    probe = Probe(
+        host=token(srv.get("host"), "localhost"), port=int(srv.get("port") or 0), report=report
+    )
     return render([probe], now, mode="a", program=program, tz=tz)

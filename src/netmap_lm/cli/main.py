@@ -21,8 +21,14 @@ JSON_HELP = "Print machine-readable JSON on stdout."
 class Context:
     """What the global options said; subcommand options override them."""
 
-    def __init__(self, server: str | None, vendor_key: str | None, as_json: bool,
-                 tls_ca: str | None = None, tls_pin: str | None = None) -> None:
+    def __init__(
+        self,
+        server: str | None,
+        vendor_key: str | None,
+        as_json: bool,
+        tls_ca: str | None = None,
+        tls_pin: str | None = None,
+    ) -> None:
         self.server = server
         self.vendor_key = vendor_key
         self.as_json = as_json
@@ -46,10 +52,20 @@ def client_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Pinned vendor public key (else NETMAP_LM_VENDOR_KEY, else the demo key).",
     )
     @click.option("--json", "as_json", is_flag=True, default=None, help=JSON_HELP)
-    @click.option("--tls-ca", "tls_ca", metavar="PEM", envvar="NETMAP_LM_TLS_CA",
-                  help="Use TLS; trust this CA file (else NETMAP_LM_TLS_CA).")
-    @click.option("--tls-pin", "tls_pin", metavar="SHA256", envvar="NETMAP_LM_TLS_PIN",
-                  help="Use TLS; accept only the certificate with this SHA-256.")
+    @click.option(
+        "--tls-ca",
+        "tls_ca",
+        metavar="PEM",
+        envvar="NETMAP_LM_TLS_CA",
+        help="Use TLS; trust this CA file (else NETMAP_LM_TLS_CA).",
+    )
+    @click.option(
+        "--tls-pin",
+        "tls_pin",
+        metavar="SHA256",
+        envvar="NETMAP_LM_TLS_PIN",
+        help="Use TLS; accept only the certificate with this SHA-256.",
+    )
     @click.pass_context
     @wraps(func)
     def wrapper(
@@ -63,8 +79,11 @@ def client_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ) -> Any:
         root: Context = ctx.find_root().obj
         merged = Context(
-            server or root.server, vendor_key or root.vendor_key, bool(as_json) or root.as_json,
-            tls_ca, tls_pin,
+            server or root.server,
+            vendor_key or root.vendor_key,
+            bool(as_json) or root.as_json,
+            tls_ca,
+            tls_pin,
         )
         return func(merged, **kwargs)
 
@@ -149,4 +168,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry() -> None:
     sys.exit(main())
-

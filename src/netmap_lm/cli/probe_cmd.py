@@ -21,8 +21,12 @@ from netmap_lm.cli.main import JSON_HELP
 
 @click.command()
 @click.argument("target")
-@click.option("--vendor-key", "vendor_key", metavar="PUB",
-              help="Check the server's chain against this vendor.pub.")
+@click.option(
+    "--vendor-key",
+    "vendor_key",
+    metavar="PUB",
+    help="Check the server's chain against this vendor.pub.",
+)
 @click.option("--timeout", type=float, default=3.0, show_default=True, help="Seconds.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def probe(target: str, vendor_key: str | None, timeout: float, as_json: bool) -> int:
@@ -61,8 +65,10 @@ def probe(target: str, vendor_key: str | None, timeout: float, as_json: bool) ->
     else:
         click.echo(f"{port}@{host}: {report['message']}")
         if report["verdict"] == "netmap_lm":
-            click.echo(f"  version {report['version']}, protocol {report['protocol']}, "
-                       f"server key {report['server_key_fingerprint']}")
+            click.echo(
+                f"  version {report['version']}, protocol {report['protocol']}, "
+                f"server key {report['server_key_fingerprint']}"
+            )
             for f in report.get("features", []):
                 seats = "uncounted" if f["seats"] is None else f["seats"]
                 click.echo(f"  feature {f['name']}: {f['in_use']} of {seats} seats in use")

@@ -63,8 +63,13 @@ def parse_when(text: str, option: str, *, end_of_day: bool = False) -> int:
 @click.option(
     "--plot", "plot", type=_PATH, help="Also draw seats in use over time: FILE.png or FILE.svg."
 )
-@click.option("--top", type=click.IntRange(0, 1000), default=10, show_default=True,
-              help="Users and hosts listed per feature.")
+@click.option(
+    "--top",
+    type=click.IntRange(0, 1000),
+    default=10,
+    show_default=True,
+    help="Users and hosts listed per feature.",
+)
 @click.option("--json", "as_json", is_flag=True, help=f"{JSON_HELP} Same as --format json.")
 @click.pass_context
 def report(

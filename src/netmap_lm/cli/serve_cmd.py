@@ -68,26 +68,66 @@ Stop with Ctrl-C; held leases are kept for the next start.
     "--vendor-key", "vendor_key", metavar="PUB", help="vendor.pub the license is signed with."
 )
 @click.option("--no-udp", is_flag=True, help="Do not listen for UDP heartbeats.")
-@click.option("--options", "options_path", type=_PATH,
-              help="Options file: who may use what (docs/administration.md).")
-@click.option("--allow", "allow", multiple=True, metavar="CIDR",
-              help="Client network allowed to connect (repeatable; default: all).")
+@click.option(
+    "--options",
+    "options_path",
+    type=_PATH,
+    help="Options file: who may use what (docs/administration.md).",
+)
+@click.option(
+    "--allow",
+    "allow",
+    multiple=True,
+    metavar="CIDR",
+    help="Client network allowed to connect (repeatable; default: all).",
+)
 @click.option("--tls-cert", type=_PATH, help="TLS certificate (PEM); plain and TLS share the port.")
 @click.option("--tls-key", type=_PATH, help="TLS private key (PEM).")
-@click.option("--admin-loopback", is_flag=True,
-              help="Admin operations from loopback need no credential.")
-@click.option("--handshake-timeout", type=float, default=HANDSHAKE_TIMEOUT, show_default=True,
-              help="Seconds a new connection has to send hello.")
-@click.option("--idle-timeout", type=float, default=IDLE_TIMEOUT, show_default=True,
-              help="Seconds a silent connection is kept.")
-@click.option("--rate-limit", type=float, default=REQUESTS_PER_SECOND, show_default=True,
-              help="Requests per second per client address (0: no limit).")
-@click.option("--max-connections", type=int, default=MAX_CONNECTIONS, show_default=True,
-              help="Open connections in total.")
-@click.option("--max-connections-per-address", type=int, default=MAX_CONNECTIONS_PER_ADDRESS,
-              show_default=True, help="Open connections from one address.")
-@click.option("--clock-tolerance", type=float, default=DEFAULT_TOLERANCE_MS / 3_600_000,
-              show_default=True, help="Hours the clock may go back before CLOCK_TAMPERED.")
+@click.option(
+    "--admin-loopback", is_flag=True, help="Admin operations from loopback need no credential."
+)
+@click.option(
+    "--handshake-timeout",
+    type=float,
+    default=HANDSHAKE_TIMEOUT,
+    show_default=True,
+    help="Seconds a new connection has to send hello.",
+)
+@click.option(
+    "--idle-timeout",
+    type=float,
+    default=IDLE_TIMEOUT,
+    show_default=True,
+    help="Seconds a silent connection is kept.",
+)
+@click.option(
+    "--rate-limit",
+    type=float,
+    default=REQUESTS_PER_SECOND,
+    show_default=True,
+    help="Requests per second per client address (0: no limit).",
+)
+@click.option(
+    "--max-connections",
+    type=int,
+    default=MAX_CONNECTIONS,
+    show_default=True,
+    help="Open connections in total.",
+)
+@click.option(
+    "--max-connections-per-address",
+    type=int,
+    default=MAX_CONNECTIONS_PER_ADDRESS,
+    show_default=True,
+    help="Open connections from one address.",
+)
+@click.option(
+    "--clock-tolerance",
+    type=float,
+    default=DEFAULT_TOLERANCE_MS / 3_600_000,
+    show_default=True,
+    help="Hours the clock may go back before CLOCK_TAMPERED.",
+)
 @click.option("--demo", is_flag=True, help="Create demo keys and license; print what to try.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 @click.pass_context

@@ -28,8 +28,9 @@ AsyncLostCallback = Callable[["AsyncLease", str, str], Any]
 
 
 class _AsyncSession:
-    def __init__(self, address: tuple[str, int], reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, address: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self.address = address
         self.reader = reader
         self.writer = writer
@@ -63,10 +64,17 @@ class _AsyncSession:
 class AsyncLicenseClient:
     """``async with client.checkout("netmap", "5.0") as lease: ...``"""
 
-    def __init__(self, servers: str | None = None, vendor_key: Any = None, *,
-                 user: str | None = None, host: str | None = None,
-                 display: str | None = None, project: str | None = None,
-                 timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        servers: str | None = None,
+        vendor_key: Any = None,
+        *,
+        user: str | None = None,
+        host: str | None = None,
+        display: str | None = None,
+        project: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
         self.servers = parse_servers(servers)
         self.vendor_key = load_vendor_key(vendor_key)
         self.user = user or identity.current_user()
@@ -93,13 +101,22 @@ class AsyncLicenseClient:
                 continue
             session = _AsyncSession(address, reader, writer)
             try:
-                hello = await asyncio.wait_for(session.request(
-                    {"op": "hello", "protocol": PROTOCOL_VERSION, "nonce": session.nonce,
-                     "client": f"netmap-lm-py-async/{__version__}"}), self.timeout)
+                hello = await asyncio.wait_for(
+                    session.request(
+                        {
+                            "op": "hello",
+                            "protocol": PROTOCOL_VERSION,
+                            "nonce": session.nonce,
+                            "client": f"netmap-lm-py-async/{__version__}",
+                        }
+                    ),
+                    self.timeout,
+                )
                 if not hello.get("ok"):
                     raise trust.Untrusted(f"hello refused: {hello.get('message')}")
                 session.server_key, _ = trust.verify_hello(
-                    hello, session.nonce, self.vendor_key, PROTOCOL_VERSION)
+                    hello, session.nonce, self.vendor_key, PROTOCOL_VERSION
+                )
                 session.server_time_ms = hello["time"]
             except trust.Untrusted as exc:
                 session.close()
@@ -121,32 +138,48 @@ class AsyncLicenseClient:
                 session = await self._connect()
                 try:
                     return session, await asyncio.wait_for(
-                        session.request(dict(message)), self.timeout)
+                        session.request(dict(message)), self.timeout
+                    )
                 except (OSError, TimeoutError, ConnectionError):
                     session.close()
                     self._session = None
                     if attempt == 2:
-                        raise LicenseDenied(reasons.SERVER_UNREACHABLE,
-                                            f"lost the connection to "
-                                            f"{format_address(session.address)}") from None
+                        raise LicenseDenied(
+                            reasons.SERVER_UNREACHABLE,
+                            f"lost the connection to {format_address(session.address)}",
+                        ) from None
                 except trust.Untrusted as exc:
                     session.close()
                     self._session = None
                     raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
         raise AssertionError("unreachable")
 
-    async def checkout(self, feature: str, version: str = "0", *,
-                       on_lost: AsyncLostCallback | None = None) -> AsyncLease:
-        request = {"op": "checkout", "feature": feature, "version": version,
-                   "user": self.user, "host": self.host, "display": self.display,
-                   "pid": os.getpid(), "project": self.project, "hostid": self.hostid}
+    async def checkout(
+        self, feature: str, version: str = "0", *, on_lost: AsyncLostCallback | None = None
+    ) -> AsyncLease:
+        request = {
+            "op": "checkout",
+            "feature": feature,
+            "version": version,
+            "user": self.user,
+            "host": self.host,
+            "display": self.display,
+            "pid": os.getpid(),
+            "project": self.project,
+            "hostid": self.hostid,
+        }
         session, reply = await self._request(request)
         if not reply.get("ok"):
             raise _denied(reply)
         try:
-            grant = trust.verify_grant(reply, nonce=session.nonce, server_key=session.server_key,
-                                       vendor_key=self.vendor_key, request=request,
-                                       hello_time_ms=session.server_time_ms)
+            grant = trust.verify_grant(
+                reply,
+                nonce=session.nonce,
+                server_key=session.server_key,
+                vendor_key=self.vendor_key,
+                request=request,
+                hello_time_ms=session.server_time_ms,
+            )
         except trust.Untrusted as exc:
             await self.close()
             raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
@@ -176,8 +209,9 @@ class AsyncLicenseClient:
 
 
 class AsyncLease:
-    def __init__(self, client: AsyncLicenseClient, grant: dict[str, Any],
-                 on_lost: AsyncLostCallback | None) -> None:
+    def __init__(
+        self, client: AsyncLicenseClient, grant: dict[str, Any], on_lost: AsyncLostCallback | None
+    ) -> None:
         self.client = client
         self.grant = grant
         self.id: str = grant["lease"]
@@ -207,7 +241,8 @@ class AsyncLease:
             return
         try:
             _, reply = await self.client._request(
-                {"op": "checkin", "lease": self.id, "token": self._token})
+                {"op": "checkin", "lease": self.id, "token": self._token}
+            )
         except LicenseDenied:
             return
         if not reply.get("ok") and reply.get("reason") != reasons.LEASE_UNKNOWN:
@@ -220,7 +255,8 @@ class AsyncLease:
             seq += 1
             try:
                 _, reply = await self.client._request(
-                    {"op": "heartbeat", "lease": self.id, "token": self._token, "seq": seq})
+                    {"op": "heartbeat", "lease": self.id, "token": self._token, "seq": seq}
+                )
             except LicenseDenied as exc:
                 if time.monotonic() - self.last_confirmed > self.grace_seconds:
                     await self._lose(exc.reason, exc.message)
@@ -228,8 +264,9 @@ class AsyncLease:
             if reply.get("ok"):
                 self.last_confirmed = time.monotonic()
             else:
-                await self._lose(reply.get("reason", reasons.PROTOCOL_ERROR),
-                                 reply.get("message", ""))
+                await self._lose(
+                    reply.get("reason", reasons.PROTOCOL_ERROR), reply.get("message", "")
+                )
 
     async def _lose(self, reason: str, message: str) -> None:
         self.lost = (reason, message)

@@ -45,9 +45,7 @@ def save(feature: str, record: dict[str, Any]) -> str:
     return path
 
 
-def load_valid(
-    feature: str, version: str, vendor_key: Any, host_ids: str
-) -> dict[str, Any] | None:
+def load_valid(feature: str, version: str, vendor_key: Any, host_ids: str) -> dict[str, Any] | None:
     """The saved borrow of ``feature`` if it verifies offline now; else None."""
     path = borrow_path(feature)
     try:

@@ -28,8 +28,12 @@ def probe(host: str, port: int, vendor_key: Any | None, timeout: float = 3.0) ->
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:
-        return {**report, "verdict": "nothing", "reason": reasons.SERVER_UNREACHABLE,
-                "message": f"nothing is listening ({exc.strerror or exc})"}
+        return {
+            **report,
+            "verdict": "nothing",
+            "reason": reasons.SERVER_UNREACHABLE,
+            "message": f"nothing is listening ({exc.strerror or exc})",
+        }
     try:
         return {**report, **_identify(sock, vendor_key, timeout)}
     finally:
@@ -47,8 +51,13 @@ def _identify(sock: socket.socket, vendor_key: Any | None, timeout: float) -> di
     if banner:
         return _other("it speaks first, unlike netmap_lm", banner)
     nonce = os.urandom(16).hex()
-    hello = {"id": 1, "op": "hello", "protocol": PROTOCOL_VERSION, "nonce": nonce,
-             "client": f"netmap-lm-probe/{__version__}"}
+    hello = {
+        "id": 1,
+        "op": "hello",
+        "protocol": PROTOCOL_VERSION,
+        "nonce": nonce,
+        "client": f"netmap-lm-probe/{__version__}",
+    }
     sock.settimeout(timeout)
     data = b""
     try:
@@ -77,17 +86,24 @@ def _identify(sock: socket.socket, vendor_key: Any | None, timeout: float) -> di
         "time": reply.get("time"),
     }
     if vendor_key is None:
-        found.update(verified=None, reason=None,
-                     message="netmap_lm server; chain not checked (no vendor key)")
+        found.update(
+            verified=None,
+            reason=None,
+            message="netmap_lm server; chain not checked (no vendor key)",
+        )
     else:
         try:
             trust.verify_hello(reply, nonce, vendor_key, PROTOCOL_VERSION)
         except trust.Untrusted as exc:
-            found.update(verified=False, reason=reasons.SERVER_NOT_TRUSTED,
-                         message=f"netmap_lm server, but NOT trusted: {exc}")
+            found.update(
+                verified=False,
+                reason=reasons.SERVER_NOT_TRUSTED,
+                message=f"netmap_lm server, but NOT trusted: {exc}",
+            )
         else:
-            found.update(verified=True, reason=None,
-                         message="genuine netmap_lm server: its chain verifies")
+            found.update(
+                verified=True, reason=None, message="genuine netmap_lm server: its chain verifies"
+            )
     found["features"] = _features(sock)
     return found
 
@@ -102,24 +118,35 @@ def _features(sock: socket.socket) -> list[dict[str, Any]]:
                 break
             data += chunk
         status = json.loads(data.split(b"\n", 1)[0])
-        return [{"name": f["name"], "seats": f["seats"], "in_use": f["in_use"]}
-                for f in status.get("features", [])]
+        return [
+            {"name": f["name"], "seats": f["seats"], "in_use": f["in_use"]}
+            for f in status.get("features", [])
+        ]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return []
 
 
 def _other(why: str, data: bytes) -> dict[str, Any]:
     looks = _looks_like(data)
-    return {"verdict": "other", "reason": reasons.PROTOCOL_ERROR,
-            "message": f"not netmap_lm: {why}" + (f"; looks like {looks}" if looks else ""),
-            "first_bytes": data[:64].decode("latin-1")}
+    return {
+        "verdict": "other",
+        "reason": reasons.PROTOCOL_ERROR,
+        "message": f"not netmap_lm: {why}" + (f"; looks like {looks}" if looks else ""),
+        "first_bytes": data[:64].decode("latin-1"),
+    }
 
 
 def _looks_like(data: bytes) -> str | None:
     head = data[:64]
     if head.startswith(b"HTTP/"):
-        server = next((ln.split(b":", 1)[1].strip().decode("latin-1", "replace")
-                       for ln in data.split(b"\r\n") if ln.lower().startswith(b"server:")), "")
+        server = next(
+            (
+                ln.split(b":", 1)[1].strip().decode("latin-1", "replace")
+                for ln in data.split(b"\r\n")
+                if ln.lower().startswith(b"server:")
+            ),
+            "",
+        )
         return "an HTTP server" + (f" ({server})" if server else "")
     if head.lstrip().lower().startswith((b"<!doctype html", b"<html")):
         return "an HTTP server (it answered with an HTML page)"

@@ -83,8 +83,13 @@ class TlsSettings:
 
 
 class Session:
-    def __init__(self, address: tuple[str, int], vendor_key: Any, timeout: float,
-                 tls: TlsSettings | None = None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        vendor_key: Any,
+        timeout: float,
+        tls: TlsSettings | None = None,
+    ) -> None:
         self.address = address
         self.timeout = timeout
         self._sock = tls.wrap(address, timeout) if tls else _connect(address, timeout)

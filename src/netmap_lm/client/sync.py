@@ -281,11 +281,17 @@ class LicenseClient:
         by :meth:`checkout` until the borrow ends or :meth:`return_borrow`."""
         lease = self.checkout(feature, version, borrow_hours=hours)
         lease.borrowed = True
-        borrow.save(feature, {"grant": lease.grant, "sig": lease.signature,
-                              "batch": lease.batch,
-                              "feature_line": lease.feature_line,
-                              "server_line": lease.server_line,
-                              "server": format_address(lease.server)})
+        borrow.save(
+            feature,
+            {
+                "grant": lease.grant,
+                "sig": lease.signature,
+                "batch": lease.batch,
+                "feature_line": lease.feature_line,
+                "server_line": lease.server_line,
+                "server": format_address(lease.server),
+            },
+        )
         return lease
 
     def return_borrow(self, feature: str) -> bool:
@@ -297,8 +303,11 @@ class LicenseClient:
         key = b64u_decode(grant["key"])
 
         def checkin(session: Session) -> dict[str, Any]:
-            return {"op": "checkin", "lease": grant["lease"],
-                    "token": trust.lease_token(key, grant["lease"])}
+            return {
+                "op": "checkin",
+                "lease": grant["lease"],
+                "token": trust.lease_token(key, grant["lease"]),
+            }
 
         _, reply = self._request(checkin)
         if not reply.get("ok") and reply.get("reason") != reasons.LEASE_UNKNOWN:

@@ -134,20 +134,23 @@ class LinePolicy:
     @property
     def judges(self) -> bool:
         """True when a checkout on this line has any rule to pass."""
-        return bool(self.excludes or self.includes is not None or self.reservations
-                    or self.maxes)
+        return bool(self.excludes or self.includes is not None or self.reservations or self.maxes)
 
     def refusal(self, client: Client, feature: str) -> str | None:
         """Why ``client`` may not use this line (EXCLUDE, INCLUDE), or None."""
         for identity in self.excludes:
             if identity.matches(client):
-                return (f"{_person(client)} may not use {feature}: excluded by the options "
-                        f"file (EXCLUDE {identity.label})")
+                return (
+                    f"{_person(client)} may not use {feature}: excluded by the options "
+                    f"file (EXCLUDE {identity.label})"
+                )
         if self.includes is not None and not any(
             identity.matches(client) for identity in (*self.includes, *self.reserve_members)
         ):
-            return (f"{_person(client)} may not use {feature}: not on its INCLUDE list in "
-                    "the options file")
+            return (
+                f"{_person(client)} may not use {feature}: not on its INCLUDE list in "
+                "the options file"
+            )
         return None
 
     def reservation_for(self, client: Client) -> Reservation | None:
@@ -186,8 +189,11 @@ class Policy:
         items: list[Rule | Setting] = [*options.rules, *options.settings]
         for item in sorted(items, key=lambda x: x.lineno):
             spec = item.feature
-            if spec is not None and spec.key and spec.name in pools and not any(
-                spec.matches(line) for line in pools[spec.name]
+            if (
+                spec is not None
+                and spec.key
+                and spec.name in pools
+                and not any(spec.matches(line) for line in pools[spec.name])
             ):
                 self.warnings.append(
                     f"{options.path}:{item.lineno}: no license line of {spec.name} has "
@@ -314,8 +320,10 @@ class _Compiler:
 
     def maxes(self, rule: Rule) -> list[MaxLimit]:
         if rule.who == Who("GROUP", ALL_GROUPS):
-            return [MaxLimit(rule, self.identity(Who("GROUP", g)), per_user=False)
-                    for g in self.options.groups]
+            return [
+                MaxLimit(rule, self.identity(Who("GROUP", g)), per_user=False)
+                for g in self.options.groups
+            ]
         return [MaxLimit(rule, self.identity(rule.who), per_user=rule.who.name == ALL_USERS)]
 
 

@@ -107,9 +107,24 @@ class _Pool:
     """One license line: its seats, its leases and its rules."""
 
     __slots__ = (
-        "borrow_hours", "borrow_limited", "cap", "dup", "gated", "groups", "hostids", "leases",
-        "line", "linger", "lingering", "policy", "shared_cap", "shared_used", "timeout", "used",
-        "users", "version_key",
+        "borrow_hours",
+        "borrow_limited",
+        "cap",
+        "dup",
+        "gated",
+        "groups",
+        "hostids",
+        "leases",
+        "line",
+        "linger",
+        "lingering",
+        "policy",
+        "shared_cap",
+        "shared_used",
+        "timeout",
+        "used",
+        "users",
+        "version_key",
     )
 
     def __init__(self, line: FeatureLine) -> None:
@@ -159,8 +174,16 @@ class _Seat:
     """What is counted: held by one lease, by a dup group, or lingering."""
 
     __slots__ = (
-        "charges", "freed", "holder", "key", "last", "leases", "linger_until", "overflow_of",
-        "pool", "reservation",
+        "charges",
+        "freed",
+        "holder",
+        "key",
+        "last",
+        "leases",
+        "linger_until",
+        "overflow_of",
+        "pool",
+        "reservation",
     )
 
     def __init__(self, pool: _Pool, holder: Lease) -> None:
@@ -276,8 +299,12 @@ class SeatEngine:
         return lease
 
     def _plan(
-        self, request: CheckoutRequest, today: date, clock_tampered: bool = False,
-        *, judge: bool,
+        self,
+        request: CheckoutRequest,
+        today: date,
+        clock_tampered: bool = False,
+        *,
+        judge: bool,
     ) -> tuple[_Pool, _Seat | None, Reservation | None] | Denial:
         """Where a seat for ``request`` comes from: (line, a seat to share or
         None for a new one, the reservation a new seat is taken from).  With
@@ -374,16 +401,20 @@ class SeatEngine:
         longest = max(p.borrow_hours for p in current)
         if longest == 0:
             limited = any(p.borrow_limited for p in current)
-            why = ("MAX_BORROW_HOURS 0 in the options file" if limited
-                   else "its license line has no borrow=")
+            why = (
+                "MAX_BORROW_HOURS 0 in the options file"
+                if limited
+                else "its license line has no borrow="
+            )
             return Denial(reasons.NOT_AUTHORIZED, f"{name} cannot be borrowed ({why})")
-        source = ("MAX_BORROW_HOURS in the options file"
-                  if any(p.borrow_limited and p.borrow_hours == longest for p in current)
-                  else "borrow= on its license line")
+        source = (
+            "MAX_BORROW_HOURS in the options file"
+            if any(p.borrow_limited and p.borrow_hours == longest for p in current)
+            else "borrow= on its license line"
+        )
         return Denial(
             reasons.NOT_AUTHORIZED,
-            f"{name} may be borrowed for at most {longest} hours ({source}); "
-            f"{hours} requested",
+            f"{name} may be borrowed for at most {longest} hours ({source}); {hours} requested",
         )
 
     def _exhausted(self, name: str, current: list[_Pool], why_not: list[_NoSeat]) -> Denial:
@@ -523,9 +554,17 @@ class SeatEngine:
         if pool is None or plan is None:
             if today is None:
                 return False
-            request = CheckoutRequest(lease.feature, lease.version, lease.user, lease.host,
-                                      lease.display, lease.pid, lease.project, lease.hostid,
-                                      lease.address)
+            request = CheckoutRequest(
+                lease.feature,
+                lease.version,
+                lease.user,
+                lease.host,
+                lease.display,
+                lease.pid,
+                lease.project,
+                lease.hostid,
+                lease.address,
+            )
             chosen = self._plan(request, today, judge=False)
             if isinstance(chosen, Denial):
                 return False
@@ -614,9 +653,13 @@ class SeatEngine:
     def lingering_seats(self, name: str | None = None) -> list[tuple[Lease, float]]:
         """(the lease checked in last, monotonic end) of every lingering seat."""
         return sorted(
-            ((seat.last, seat.linger_until) for seat in self._lingering.values()
-             if seat.last is not None and seat.linger_until is not None
-             and (name is None or seat.pool.line.name == name)),
+            (
+                (seat.last, seat.linger_until)
+                for seat in self._lingering.values()
+                if seat.last is not None
+                and seat.linger_until is not None
+                and (name is None or seat.pool.line.name == name)
+            ),
             key=lambda item: item[1],
         )
 
@@ -647,8 +690,9 @@ class SeatEngine:
 
     # -- bookkeeping ------------------------------------------------------------
 
-    def _hold(self, lease: Lease, pool: _Pool, seat: _Seat | None,
-              reservation: Reservation | None) -> None:
+    def _hold(
+        self, lease: Lease, pool: _Pool, seat: _Seat | None, reservation: Reservation | None
+    ) -> None:
         if seat is None:
             seat = _Seat(pool, lease)
             pool.used += 1
@@ -664,8 +708,11 @@ class SeatEngine:
                         r.overflow[seat] = None
                     seat.overflow_of = waiting
             if policy is not None and policy.maxes:
-                seat.charges = [(limit, limit.key(lease)) for limit in policy.maxes
-                                if limit.identity.matches(lease)]
+                seat.charges = [
+                    (limit, limit.key(lease))
+                    for limit in policy.maxes
+                    if limit.identity.matches(lease)
+                ]
                 for limit, key in seat.charges:
                     limit.counts[key] = limit.counts.get(key, 0) + 1
             if pool.dup != "none":

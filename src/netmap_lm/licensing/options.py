@@ -41,9 +41,7 @@ IDENTITY_KEYWORDS = ("EXCLUDE", "EXCLUDEALL", "INCLUDE", "INCLUDEALL", "MAX", "R
 # Per-feature settings (they take a number).
 SETTING_KEYWORDS = ("LINGER", "MAX_BORROW_HOURS", "TIMEOUT", "TIMEOUTALL")
 KEYWORDS = tuple(
-    sorted(
-        (*IDENTITY_KEYWORDS, *SETTING_KEYWORDS, "GROUP", "GROUPCASEINSENSITIVE", "HOST_GROUP")
-    )
+    sorted((*IDENTITY_KEYWORDS, *SETTING_KEYWORDS, "GROUP", "GROUPCASEINSENSITIVE", "HOST_GROUP"))
 )
 TYPES = ("USER", "HOST", "DISPLAY", "GROUP", "HOST_GROUP", "INTERNET", "PROJECT")
 # feature:KEY=value picks some of a feature's license lines (FlexLM "feature specification").
@@ -55,11 +53,25 @@ ALL_GROUPS = "ALL_GROUPS"  # MAX n feature GROUP ALL_GROUPS: n seats for each de
 # named in the error so the administrator knows the line is understood, just unsupported.
 _FLEXLM_ONLY = frozenset(
     {
-        "ACTIVATION_EXPIRY_DAYS", "ACTIVATION_LOWWATER", "AUTOMATIC_REREAD", "BORROW_LOWWATER",
-        "DAEMON_SELECT_TIMEOUT", "DEBUGLOG", "EXCLUDE_BORROW", "EXCLUDE_ENTITLEMENT",
-        "EXCLUDEALL_ENTITLEMENT", "FQDN_MATCHING", "INCLUDE_BORROW", "INCLUDE_ENTITLEMENT",
-        "INCLUDEALL_ENTITLEMENT", "MAX_CONNECTIONS", "MAX_OVERDRAFT", "NOLOG", "REPORTLOG",
-        "TRANSACTION_LOG", "VM_ONLY",
+        "ACTIVATION_EXPIRY_DAYS",
+        "ACTIVATION_LOWWATER",
+        "AUTOMATIC_REREAD",
+        "BORROW_LOWWATER",
+        "DAEMON_SELECT_TIMEOUT",
+        "DEBUGLOG",
+        "EXCLUDE_BORROW",
+        "EXCLUDE_ENTITLEMENT",
+        "EXCLUDEALL_ENTITLEMENT",
+        "FQDN_MATCHING",
+        "INCLUDE_BORROW",
+        "INCLUDE_ENTITLEMENT",
+        "INCLUDEALL_ENTITLEMENT",
+        "MAX_CONNECTIONS",
+        "MAX_OVERDRAFT",
+        "NOLOG",
+        "REPORTLOG",
+        "TRANSACTION_LOG",
+        "VM_ONLY",
     }
 )
 
@@ -305,9 +317,7 @@ class _Parser:
                     f"{keyword} is a FlexLM option netmap_lm does not implement; remove the "
                     "line (accepted keywords: " + ", ".join(KEYWORDS) + ")"
                 )
-            raise self.fail(
-                f"unknown keyword {words[0]!r}; expected one of " + ", ".join(KEYWORDS)
-            )
+            raise self.fail(f"unknown keyword {words[0]!r}; expected one of " + ", ".join(KEYWORDS))
         if keyword in ("GROUP", "HOST_GROUP"):
             self.group(keyword, args)
         elif keyword == "GROUPCASEINSENSITIVE":
@@ -322,8 +332,7 @@ class _Parser:
     def group(self, keyword: str, args: list[str]) -> None:
         if len(args) < 2:
             what = "user" if keyword == "GROUP" else "host"
-            raise self.fail(f"{keyword} needs a name and at least one {what}: "
-                            f"{_SYNTAX[keyword]}")
+            raise self.fail(f"{keyword} needs a name and at least one {what}: {_SYNTAX[keyword]}")
         name, members = args[0], args[1:]
         if not _GROUP_NAME.match(name) or name in (ALL_USERS, ALL_GROUPS):
             raise self.fail(f"{keyword} name {name!r} is not usable: {_SYNTAX[keyword]}")
@@ -367,8 +376,9 @@ class _Parser:
         if name in (ALL_USERS, ALL_GROUPS):
             wanted = "USER" if name == ALL_USERS else "GROUP"
             if keyword != "MAX" or kind != wanted:
-                raise self.fail(f"{wanted} {name} is only for MAX: MAX count feature "
-                                f"{wanted} {name}")
+                raise self.fail(
+                    f"{wanted} {name} is only for MAX: MAX count feature {wanted} {name}"
+                )
         elif kind == "INTERNET":
             try:
                 internet_pattern(name)
@@ -376,8 +386,9 @@ class _Parser:
                 raise self.fail(f"{keyword}: {exc}") from None
         elif kind == "HOST":
             self.check_host(name, keyword)
-        self.rules.append(Rule(keyword.removesuffix("ALL"), feature, Who(kind, name), count,
-                               self.lineno))
+        self.rules.append(
+            Rule(keyword.removesuffix("ALL"), feature, Who(kind, name), count, self.lineno)
+        )
 
     def setting(self, keyword: str, args: list[str]) -> None:
         syntax = _SYNTAX[keyword]
@@ -399,12 +410,10 @@ class _Parser:
         value = self.number(args[0], keyword, unit, low, high, syntax)
         self.settings.append(Setting(keyword.removesuffix("ALL"), feature, value, self.lineno))
 
-    def number(self, text: str, keyword: str, what: str, low: int, high: int,
-               syntax: str) -> int:
+    def number(self, text: str, keyword: str, what: str, low: int, high: int, syntax: str) -> int:
         if not text.isdigit() or not low <= int(text) <= high:
             raise self.fail(
-                f"{keyword} {what} {text!r} must be a whole number from {low} to {high}: "
-                f"{syntax}"
+                f"{keyword} {what} {text!r} must be a whole number from {low} to {high}: {syntax}"
             )
         return int(text)
 
@@ -437,8 +446,10 @@ class _Parser:
 
     def check_host(self, host: str, keyword: str) -> None:
         if not _HOST.match(host):
-            raise self.fail(f"{keyword}: HOST {host!r} is not a host name, address or wildcard "
-                            "like *.lab.example")
+            raise self.fail(
+                f"{keyword}: HOST {host!r} is not a host name, address or wildcard "
+                "like *.lab.example"
+            )
 
     def resolve(self) -> None:
         """Every GROUP or HOST_GROUP a rule names must be defined (anywhere in the file)."""
@@ -498,5 +509,7 @@ def internet_pattern(text: str) -> InternetPattern:
             return InternetPattern(ipaddress.ip_network(text, strict=False))
         except ValueError:
             pass
-    raise ValueError(f"INTERNET {text!r}: expected an address (10.1.2.3), a wildcard "
-                     "(192.168.1.*) or a CIDR network (10.0.0.0/8)")
+    raise ValueError(
+        f"INTERNET {text!r}: expected an address (10.1.2.3), a wildcard "
+        "(192.168.1.*) or a CIDR network (10.0.0.0/8)"
+    )

@@ -257,8 +257,7 @@ class Audit:
 Request = Hello | Checkout | Checkin | Heartbeat | Status | Remove | Reread | Shutdown | Audit
 AdminRequest = Remove | Reread | Shutdown | Audit
 REQUEST_TYPES: dict[str, Any] = {
-    t.op: t
-    for t in (Hello, Checkout, Checkin, Heartbeat, Status, Remove, Reread, Shutdown, Audit)
+    t.op: t for t in (Hello, Checkout, Checkin, Heartbeat, Status, Remove, Reread, Shutdown, Audit)
 }
 ADMIN_TYPES = (Remove, Reread, Shutdown, Audit)
 

@@ -86,11 +86,15 @@ def batch_payload(digests: list[str]) -> bytes:
     return BATCH_CONTEXT + canonical_json({"grants": digests})
 
 
-def _verify_batch(server_key: Ed25519PublicKey, holder: dict[str, Any],
-                  grant: dict[str, Any], what: str) -> None:
+def _verify_batch(
+    server_key: Ed25519PublicKey, holder: dict[str, Any], grant: dict[str, Any], what: str
+) -> None:
     batch = holder.get("batch")
-    if (not isinstance(batch, list) or not 0 < len(batch) <= MAX_BATCH_DIGESTS
-            or not all(isinstance(d, str) for d in batch)):
+    if (
+        not isinstance(batch, list)
+        or not 0 < len(batch) <= MAX_BATCH_DIGESTS
+        or not all(isinstance(d, str) for d in batch)
+    ):
         raise Untrusted(f"{what} has no valid batch of digests")
     try:
         digest = grant_digest(grant)
@@ -186,8 +190,13 @@ def verify_grant(
             raise Untrusted(f"grant {key} {grant[key]!r} is not the one requested")
     if grant["hostid"] != request.get("hostid", ""):
         raise Untrusted("grant hostid is not the one sent")
-    terms = (grant["heartbeat_interval"], grant["lease_timeout"], grant["time"], grant["grace"],
-             grant["borrow_until"])
+    terms = (
+        grant["heartbeat_interval"],
+        grant["lease_timeout"],
+        grant["time"],
+        grant["grace"],
+        grant["borrow_until"],
+    )
     if not all(isinstance(t, int) and not isinstance(t, bool) for t in terms):
         raise Untrusted("grant terms are not integers")
     if not 0 < grant["heartbeat_interval"] < grant["lease_timeout"]:
@@ -212,8 +221,9 @@ def verify_grant_offline(
     → server key → grant signature → FEATURE line, and the borrow period."""
     grant = saved.get("grant")
     server_line = saved.get("server_line")
-    if not (isinstance(grant, dict) and set(grant) == GRANT_FIELDS
-            and isinstance(server_line, str)):
+    if not (
+        isinstance(grant, dict) and set(grant) == GRANT_FIELDS and isinstance(server_line, str)
+    ):
         raise Untrusted("not a borrow grant")
     try:
         keyword, fields = lines.tokenize(server_line)
@@ -231,8 +241,9 @@ def verify_grant_offline(
     return grant
 
 
-def verify_feature_line(grant: dict[str, Any], feature_line: Any,
-                        vendor_key: Ed25519PublicKey) -> None:
+def verify_feature_line(
+    grant: dict[str, Any], feature_line: Any, vendor_key: Ed25519PublicKey
+) -> None:
     """The vendor-signed FEATURE line a grant draws from, checked against it."""
     if not isinstance(feature_line, str):
         raise Untrusted("grant lacks its FEATURE line")
@@ -257,8 +268,9 @@ def verify_feature_line(grant: dict[str, Any], feature_line: Any,
 
 def _check_lease_fields(grant: dict[str, Any]) -> None:
     lease, key = grant.get("lease"), grant.get("key")
-    if not (isinstance(lease, str) and len(lease) == 32 and all(c in "0123456789abcdef"
-                                                                 for c in lease)):
+    if not (
+        isinstance(lease, str) and len(lease) == 32 and all(c in "0123456789abcdef" for c in lease)
+    ):
         raise Untrusted("grant lease id is not 32 hex digits")
     try:
         if not isinstance(key, str) or len(b64u_decode(key)) != 32:

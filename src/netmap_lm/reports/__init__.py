@@ -39,7 +39,5 @@ def build_report(
             add(record)
         except RecordError as exc:
             reader.problem(str(exc))
-    report = accumulator.finish(
-        covered=(reader.first_ms, reader.last_ms), top=top, series=series
-    )
+    report = accumulator.finish(covered=(reader.first_ms, reader.last_ms), top=top, series=series)
     return replace(report, malformed=reader.malformed, warnings=list(reader.warnings))

@@ -90,15 +90,27 @@ def _panel(ax: Any, usage: FeatureUsage, start: int, end: int, np: Any) -> None:
         low = np.append(low, low[-1])
         high = np.append(high, high[-1])
         ax.fill_between(x, low, high, step="post", alpha=0.35, color="tab:blue", linewidth=0)
-        ax.step(x, high, where="post", label="seats in use (peak per column)", color="tab:blue",
-                linewidth=0.7)
+        ax.step(
+            x,
+            high,
+            where="post",
+            label="seats in use (peak per column)",
+            color="tab:blue",
+            linewidth=0.7,
+        )
     licensed = [(max(when, start), seats) for when, seats in usage.licensed_changes if when < end]
     if any(seats is not None for _, seats in licensed):
         lx = [when for when, _ in licensed] + [end]
         ly = [np.nan if seats is None else seats for _, seats in licensed]
         ly.append(ly[-1])
-        ax.step(_dates(np, lx), ly, where="post", color="tab:green", linestyle="--",
-                label=f"licensed ({usage.licensed_seats})" if usage.licensed_seats else "licensed")
+        ax.step(
+            _dates(np, lx),
+            ly,
+            where="post",
+            color="tab:green",
+            linestyle="--",
+            label=f"licensed ({usage.licensed_seats})" if usage.licensed_seats else "licensed",
+        )
         top = max(top, max((s for _, s in licensed if s is not None), default=0))
     denials = np.asarray([d for d in usage.denial_times if start <= d <= end], dtype=np.int64)
     if len(denials):
@@ -108,8 +120,14 @@ def _panel(ax: Any, usage: FeatureUsage, start: int, end: int, np: Any) -> None:
             denials = denials[first]
         index = np.searchsorted(times, denials, side="right") - 1
         y_at = np.where(index >= 0, levels[np.maximum(index, 0)] if len(levels) else 0, 0)
-        ax.plot(_dates(np, denials), y_at, "x", color="tab:red", markersize=5,
-                label=f"denials ({usage.denials_total:,})")
+        ax.plot(
+            _dates(np, denials),
+            y_at,
+            "x",
+            color="tab:red",
+            markersize=5,
+            label=f"denials ({usage.denials_total:,})",
+        )
     title = usage.feature + (" (uncounted)" if usage.uncounted else "")
     ax.set_title(title, loc="left", fontsize="medium")
     ax.set_ylabel("seats")

@@ -250,8 +250,11 @@ class LogReader:
                         continue
                     kind, fields = parse_body(line[_TIME_WIDTH + 1 :].rstrip("\r\n"))
                 except ValueError as exc:  # RecordSyntaxError, or int() of an odd digit
-                    self.problem(str(exc) if isinstance(exc, RecordSyntaxError) else (
-                        f"expected a UTC time like {_TIME_EXAMPLE}"))
+                    self.problem(
+                        str(exc)
+                        if isinstance(exc, RecordSyntaxError)
+                        else (f"expected a UTC time like {_TIME_EXAMPLE}")
+                    )
                     continue
                 yield new_record(Record, (when, kind, fields))
         finally:

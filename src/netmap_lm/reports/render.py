@@ -142,8 +142,18 @@ def print_text(report: UsageReport, console: Any) -> None:
         f"({days:,.1f} days, {report.records:,} records)"
     )
     summary = Table(show_edge=False, pad_edge=False)
-    for title in ("Feature", "Licensed", "Peak", "Peak at", "Average", "Seat-hours",
-                  "Checkouts", "Denials", "Queued", "Wait avg/max s"):
+    for title in (
+        "Feature",
+        "Licensed",
+        "Peak",
+        "Peak at",
+        "Average",
+        "Seat-hours",
+        "Checkouts",
+        "Denials",
+        "Queued",
+        "Wait avg/max s",
+    ):
         summary.add_column(title, justify="left" if title in ("Feature", "Peak at") else "right")
     for f in report.features:
         licensed = _licensed(f)

@@ -47,9 +47,16 @@ class Finding:
     detail: str = ""
 
     def view(self) -> dict[str, object]:
-        return {"kind": self.kind, "address": self.address, "user": self.user,
-                "host": self.host, "first": int(self.first * 1000),
-                "last": int(self.last * 1000), "count": self.count, "detail": self.detail}
+        return {
+            "kind": self.kind,
+            "address": self.address,
+            "user": self.user,
+            "host": self.host,
+            "first": int(self.first * 1000),
+            "last": int(self.last * 1000),
+            "count": self.count,
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -75,9 +82,18 @@ class AbuseMonitor:
         entry[1] += 1
         return int(entry[1])
 
-    def _event(self, kind: str, now: float, *, address: str = "", user: str = "",
-               host: str = "", key: str | None = None, detail: str = "",
-               reached: bool = False) -> Finding | None:
+    def _event(
+        self,
+        kind: str,
+        now: float,
+        *,
+        address: str = "",
+        user: str = "",
+        host: str = "",
+        key: str | None = None,
+        detail: str = "",
+        reached: bool = False,
+    ) -> Finding | None:
         if not reached:
             count = self._count(kind, key if key is not None else address, now)
             if count < THRESHOLDS[kind]:
@@ -121,8 +137,9 @@ class AbuseMonitor:
     def hostid_mismatch(self, now: float, address: str, user: str, host: str) -> Finding | None:
         return self._event("hostid_mismatch", now, address=address, user=user, host=host)
 
-    def checkout(self, now: float, address: str, user: str, host: str,
-                 lease_id: str) -> Finding | None:
+    def checkout(
+        self, now: float, address: str, user: str, host: str, lease_id: str
+    ) -> Finding | None:
         self._open[lease_id] = now
         users = self._users.setdefault(host, {})
         users[user] = now
@@ -136,8 +153,14 @@ class AbuseMonitor:
                 finding.count += 1
                 finding.last = now
                 return None
-            return self._event("user_cycling", now, address=address, host=host, reached=True,
-                               detail=f"{len(users)} users: " + ", ".join(sorted(users)[:10]))
+            return self._event(
+                "user_cycling",
+                now,
+                address=address,
+                host=host,
+                reached=True,
+                detail=f"{len(users)} users: " + ", ".join(sorted(users)[:10]),
+            )
         return None
 
     def checkin(self, now: float, address: str, host: str, lease_id: str) -> Finding | None:
@@ -162,8 +185,9 @@ class AbuseMonitor:
             del self._events[key]
         for lease_id in [k for k, t in self._open.items() if t < cutoff]:
             del self._open[lease_id]
-        for host in [h for h, users in self._users.items()
-                     if all(t < cutoff for t in users.values())]:
+        for host in [
+            h for h, users in self._users.items() if all(t < cutoff for t in users.values())
+        ]:
             del self._users[host]
 
     def list(self) -> list[Finding]:

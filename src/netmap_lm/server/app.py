@@ -140,8 +140,9 @@ class LicenseServer:
             if self.engine.restore(lease, now=now, today=self.today()):
                 restored += 1
             else:
-                log.warning("lease %s of %s no longer fits the license; dropped",
-                            lease.id, lease.feature)
+                log.warning(
+                    "lease %s of %s no longer fits the license; dropped", lease.id, lease.feature
+                )
                 self.store.commit_now([Release(lease.id)])
                 self.record_checkin(lease, "shutdown")
         if self.clock_guard.observe(int(self.wall() * 1000)):
@@ -153,13 +154,22 @@ class LicenseServer:
             self._listeners.append(await heartbeats.listen(self))
         self._tasks.append(asyncio.create_task(self._sweep()))
         self._tasks.append(asyncio.create_task(self._flush_report()))
-        self.record("START", server=__version__, port=self.port,
-                    features=",".join(self.engine.feature_names()))
+        self.record(
+            "START",
+            server=__version__,
+            port=self.port,
+            features=",".join(self.engine.feature_names()),
+        )
         log.info(
             "netmap_lm %s serving %s on %s:%d (tcp%s%s); server key %s; %d lease(s) restored",
-            __version__, ", ".join(self.engine.feature_names()) or "no features",
-            self.config.bind, self.port, "+tls" if self.tls_context else "",
-            "+udp" if self.config.udp else "", self.identity.fingerprint, restored,
+            __version__,
+            ", ".join(self.engine.feature_names()) or "no features",
+            self.config.bind,
+            self.port,
+            "+tls" if self.tls_context else "",
+            "+udp" if self.config.udp else "",
+            self.identity.fingerprint,
+            restored,
         )
 
     async def serve_until_stopped(self) -> None:
@@ -203,8 +213,14 @@ class LicenseServer:
                     continue
                 reason = "borrow_return" if lease.end_reason == "borrow_end" else "timeout"
                 self.counters[f"leases_{lease.end_reason or 'timeout'}"] += 1
-                log.info("%s: lease %s of %s for %s@%s reclaimed", lease.end_reason or "timeout",
-                         lease.id, lease.feature, lease.user, lease.host)
+                log.info(
+                    "%s: lease %s of %s for %s@%s reclaimed",
+                    lease.end_reason or "timeout",
+                    lease.id,
+                    lease.feature,
+                    lease.user,
+                    lease.host,
+                )
                 self.record_checkin(lease, reason)
                 changes.append(Release(lease.id))
             if self.clock_guard.observe(wall_ms):
@@ -239,34 +255,68 @@ class LicenseServer:
 
     def record_checkout(self, lease: Lease) -> None:
         seats = self.engine.seats(lease.feature, self.today())
-        self.record("CHECKOUT", lease=lease.id, handle=lease.handle, feature=lease.feature,
-                    version=lease.version, user=lease.user, host=lease.host,
-                    display=lease.display or None, pid=lease.pid,
-                    project=lease.project or None,
-                    line=lease.line_id, in_use=self.engine.in_use(lease.feature),
-                    seats="uncounted" if seats is None else seats, addr=lease.address,
-                    borrow_until=lease.borrow_until_ms or None)
+        self.record(
+            "CHECKOUT",
+            lease=lease.id,
+            handle=lease.handle,
+            feature=lease.feature,
+            version=lease.version,
+            user=lease.user,
+            host=lease.host,
+            display=lease.display or None,
+            pid=lease.pid,
+            project=lease.project or None,
+            line=lease.line_id,
+            in_use=self.engine.in_use(lease.feature),
+            seats="uncounted" if seats is None else seats,
+            addr=lease.address,
+            borrow_until=lease.borrow_until_ms or None,
+        )
 
     def record_checkin(self, lease: Lease, reason: str) -> None:
-        self.record("CHECKIN", lease=lease.id, feature=lease.feature, user=lease.user,
-                    host=lease.host, reason=reason, in_use=self.engine.in_use(lease.feature),
-                    held_ms=max(0, int(self.wall() * 1000) - lease.granted_at_ms))
+        self.record(
+            "CHECKIN",
+            lease=lease.id,
+            feature=lease.feature,
+            user=lease.user,
+            host=lease.host,
+            reason=reason,
+            in_use=self.engine.in_use(lease.feature),
+            held_ms=max(0, int(self.wall() * 1000) - lease.granted_at_ms),
+        )
 
     def _warn_clock(self) -> None:
         self.counters["clock_tampered"] += 1
         latest = datetime.fromtimestamp(self.clock_guard.latest_ms / 1000, UTC)
-        log.warning("CLOCK_TAMPERED: the clock reads %s, before %s seen earlier; time-limited "
-                    "features are refused until it is right", datetime.now(UTC), latest)
+        log.warning(
+            "CLOCK_TAMPERED: the clock reads %s, before %s seen earlier; time-limited "
+            "features are refused until it is right",
+            datetime.now(UTC),
+            latest,
+        )
 
     # -- events for the abuse monitor and the counters ------------------------------
 
     def note(self, finding: Finding | None) -> None:
         if finding is not None:
             self.counters[f"abuse_{finding.kind}"] += 1
-            self.record("AUDIT", kind=finding.kind, addr=finding.address, user=finding.user,
-                        host=finding.host, count=finding.count, detail=finding.detail or None)
-            log.warning("abuse: %s from %s user=%s host=%s %s", finding.kind, finding.address,
-                        finding.user, finding.host, finding.detail)
+            self.record(
+                "AUDIT",
+                kind=finding.kind,
+                addr=finding.address,
+                user=finding.user,
+                host=finding.host,
+                count=finding.count,
+                detail=finding.detail or None,
+            )
+            log.warning(
+                "abuse: %s from %s user=%s host=%s %s",
+                finding.kind,
+                finding.address,
+                finding.user,
+                finding.host,
+                finding.detail,
+            )
 
     # -- operations ----------------------------------------------------------------
 
@@ -303,9 +353,18 @@ class LicenseServer:
         wall_ms = int(self.wall() * 1000)
         tampered = self.clock_guard.observe(wall_ms)
         result = self.engine.checkout(
-            CheckoutRequest(request.feature, request.version, request.user, request.host,
-                            request.display, request.pid, request.project, request.hostid,
-                            address, request.borrow),
+            CheckoutRequest(
+                request.feature,
+                request.version,
+                request.user,
+                request.host,
+                request.display,
+                request.pid,
+                request.project,
+                request.hostid,
+                address,
+                request.borrow,
+            ),
             lease_id=os.urandom(16).hex(),
             key=os.urandom(32),
             now=self.clock(),
@@ -320,18 +379,36 @@ class LicenseServer:
                 if not request.hostid:
                     # Clients send their host ids only when a node-locked line asks
                     # (it saves every other application's start): not a denial yet.
-                    return messages.error(request.id, result.reason, result.message,
-                                          hostid_required=True), None
-                self.note(self.abuse.hostid_mismatch(self.wall(), address, request.user,
-                                                     request.host))
+                    return messages.error(
+                        request.id, result.reason, result.message, hostid_required=True
+                    ), None
+                self.note(
+                    self.abuse.hostid_mismatch(self.wall(), address, request.user, request.host)
+                )
             self.counters[f"denials_{result.reason}"] += 1
-            log.info("denied %s v%s to %s@%s (%s): %s %s", request.feature, request.version,
-                     request.user, request.host, address, result.reason, result.message)
-            self.note(self.abuse.denial(self.wall(), address, request.user, request.host,
-                                        result.reason))
-            self.record("DENIAL", feature=request.feature, version=request.version,
-                        user=request.user, host=request.host, reason=result.reason,
-                        message=result.message, addr=address)
+            log.info(
+                "denied %s v%s to %s@%s (%s): %s %s",
+                request.feature,
+                request.version,
+                request.user,
+                request.host,
+                address,
+                result.reason,
+                result.message,
+            )
+            self.note(
+                self.abuse.denial(self.wall(), address, request.user, request.host, result.reason)
+            )
+            self.record(
+                "DENIAL",
+                feature=request.feature,
+                version=request.version,
+                user=request.user,
+                host=request.host,
+                reason=result.reason,
+                message=result.message,
+                addr=address,
+            )
             return messages.error(request.id, result.reason, result.message), None
         self.note(self.abuse.checkout(self.wall(), address, result.user, result.host, result.id))
         line = self.engine.line(result.line_id)
@@ -371,16 +448,24 @@ class LicenseServer:
 
     def granted(self, lease: Lease, address: str) -> None:
         """A grant is durable: log it (its reply leaves now)."""
-        log.debug("grant: lease %s of %s v%s to %s@%s (%s)", lease.id, lease.feature,
-                 lease.version, lease.user, lease.host, address)
+        log.debug(
+            "grant: lease %s of %s v%s to %s@%s (%s)",
+            lease.id,
+            lease.feature,
+            lease.version,
+            lease.user,
+            lease.host,
+            address,
+        )
         self.record_checkout(lease)
 
     def checkin(self, lease: Lease, address: str) -> None:
         self.engine.checkin(lease.id, now=self.clock())  # with now: the seat may linger
         self.record_checkin(lease, "normal")
         self.note(self.abuse.checkin(self.wall(), address, lease.host, lease.id))
-        log.debug("checkin: lease %s of %s by %s@%s", lease.id, lease.feature, lease.user,
-                 lease.host)
+        log.debug(
+            "checkin: lease %s of %s by %s@%s", lease.id, lease.feature, lease.user, lease.host
+        )
 
     def status(self, request: messages.Status) -> dict[str, Any]:
         today = self.today()
@@ -388,8 +473,11 @@ class LicenseServer:
         names = self.engine.feature_names()
         if request.feature is not None:
             if request.feature not in names:
-                return messages.error(request.id, reasons.NO_SUCH_FEATURE,
-                                      f"no license for feature {request.feature!r}")
+                return messages.error(
+                    request.id,
+                    reasons.NO_SUCH_FEATURE,
+                    f"no license for feature {request.feature!r}",
+                )
             names = [request.feature]
         features = []
         for name in names:
@@ -436,12 +524,15 @@ class LicenseServer:
         """Queue a checkout that found no free seat and asked to wait."""
         waiter = Waiter(request, session, int(self.wall() * 1000))
         waiter.position = self.queue.add(waiter)
-        waiter.timer = asyncio.get_running_loop().call_later(
-            request.wait, self._wait_over, waiter
-        )
+        waiter.timer = asyncio.get_running_loop().call_later(request.wait, self._wait_over, waiter)
         self.counters["queued"] += 1
-        self.record("QUEUE", feature=request.feature, user=request.user, host=request.host,
-                    position=waiter.position)
+        self.record(
+            "QUEUE",
+            feature=request.feature,
+            user=request.user,
+            host=request.host,
+            position=waiter.position,
+        )
         session.send(_queued(waiter))
 
     def _leave(self, waiter: Waiter, outcome: str) -> None:
@@ -449,8 +540,14 @@ class LicenseServer:
         if waiter.timer is not None:
             waiter.timer.cancel()
         request = waiter.request
-        self.record("DEQUEUE", feature=request.feature, user=request.user, host=request.host,
-                    outcome=outcome, waited_ms=int(self.wall() * 1000) - waiter.since_ms)
+        self.record(
+            "DEQUEUE",
+            feature=request.feature,
+            user=request.user,
+            host=request.host,
+            outcome=outcome,
+            waited_ms=int(self.wall() * 1000) - waiter.since_ms,
+        )
         for behind in self.queue.waiters(request.feature):
             position = self.queue.waiters(request.feature).index(behind) + 1
             if position != behind.position:
@@ -460,10 +557,14 @@ class LicenseServer:
     def _wait_over(self, waiter: Waiter) -> None:
         position = waiter.position
         self._leave(waiter, "timeout")
-        waiter.session.send(messages.error(
-            waiter.request.id, reasons.SEATS_EXHAUSTED,
-            f"no seat of {waiter.request.feature} freed within {waiter.request.wait} s "
-            f"(position {position} in the queue)"))
+        waiter.session.send(
+            messages.error(
+                waiter.request.id,
+                reasons.SEATS_EXHAUSTED,
+                f"no seat of {waiter.request.feature} freed within {waiter.request.wait} s "
+                f"(position {position} in the queue)",
+            )
+        )
 
     def leave_queue(self, session: Any) -> None:
         """A session closed: its waiters leave, nobody behind is held up."""
@@ -479,8 +580,9 @@ class LicenseServer:
                     self._leave(waiter, "left")
                     continue
                 nonce = waiter.session.conn.nonce
-                reply, lease = self.checkout(waiter.request, nonce, waiter.session.address,
-                                             retry=True)
+                reply, lease = self.checkout(
+                    waiter.request, nonce, waiter.session.address, retry=True
+                )
                 if lease is not None:
                     self._leave(waiter, "granted")
                     waiter.session.commit_grant(lease, reply)
@@ -490,9 +592,14 @@ class LicenseServer:
 
     def queue_view(self, feature: str) -> list[dict[str, Any]]:
         return [
-            {"position": i + 1, "user": w.request.user, "host": w.request.host,
-             "display": w.request.display, "version": w.request.version,
-             "since": w.since_ms}
+            {
+                "position": i + 1,
+                "user": w.request.user,
+                "host": w.request.host,
+                "display": w.request.display,
+                "version": w.request.version,
+                "since": w.since_ms,
+            }
             for i, w in enumerate(self.queue.waiters(feature))
         ]
 
@@ -517,21 +624,36 @@ class LicenseServer:
                     return messages.ok(request.id, removed=[lingering.id]), []
         else:
             victims = [
-                x for x in self.engine.leases.values()
+                x
+                for x in self.engine.leases.values()
                 if (x.feature, x.user, x.host) == (request.feature, request.user, request.host)
             ]
         if not victims:
             what = request.lease or f"{request.feature} {request.user} {request.host}"
-            return messages.error(request.id, reasons.LEASE_UNKNOWN,
-                                  f"no lease held for {what}"), []
+            return messages.error(
+                request.id, reasons.LEASE_UNKNOWN, f"no lease held for {what}"
+            ), []
         for lease in victims:
             self.engine.checkin(lease.id)
             self._remember_revoked(lease.id, f"was removed by an administrator ({address})")
             self.record_checkin(lease, "removed")
-            self.record("ADMIN", action="remove", by=address, lease=lease.id,
-                        feature=lease.feature, user=lease.user, host=lease.host)
-            log.info("admin remove: lease %s of %s for %s@%s by %s", lease.id, lease.feature,
-                     lease.user, lease.host, address)
+            self.record(
+                "ADMIN",
+                action="remove",
+                by=address,
+                lease=lease.id,
+                feature=lease.feature,
+                user=lease.user,
+                host=lease.host,
+            )
+            log.info(
+                "admin remove: lease %s of %s for %s@%s by %s",
+                lease.id,
+                lease.feature,
+                lease.user,
+                lease.host,
+                address,
+            )
         return messages.ok(request.id, removed=[x.id for x in victims]), victims
 
     def reread(self, request: messages.Reread, address: str) -> tuple[dict[str, Any], list[Lease]]:
@@ -545,21 +667,33 @@ class LicenseServer:
             log.warning("reread by %s failed; keeping the current license: %s", address, exc)
             self.record("REREAD", result="failed", message=str(exc))
             self.record("ADMIN", action="reread", by=address)
-            return messages.error(request.id, reasons.LICENSE_INVALID,
-                                  f"reread failed, current license kept: {exc}"), []
+            return messages.error(
+                request.id, reasons.LICENSE_INVALID, f"reread failed, current license kept: {exc}"
+            ), []
         revoked = self.engine.adopt(old[2], today=self.today())
         for lease in revoked:
-            self._remember_revoked(lease.id, "was revoked: the reread license (or options) "
-                                   "has no seat for it")
+            self._remember_revoked(
+                lease.id, "was revoked: the reread license (or options) has no seat for it"
+            )
             self.record_checkin(lease, "removed")
-        log.info("reread by %s: %d feature line(s), %d lease(s) kept, %d revoked", address,
-                 len(self.license.features), len(self.engine.leases), len(revoked))
-        self.record("REREAD", result="ok", message=f"{len(self.engine.leases)} kept, "
-                    f"{len(revoked)} revoked")
+        log.info(
+            "reread by %s: %d feature line(s), %d lease(s) kept, %d revoked",
+            address,
+            len(self.license.features),
+            len(self.engine.leases),
+            len(revoked),
+        )
+        self.record(
+            "REREAD", result="ok", message=f"{len(self.engine.leases)} kept, {len(revoked)} revoked"
+        )
         self.record("ADMIN", action="reread", by=address)
-        return messages.ok(request.id, features=self.engine.feature_names(),
-                           kept=len(self.engine.leases), revoked=[x.id for x in revoked],
-                           problems=[str(p) for p in self.license.problems]), revoked
+        return messages.ok(
+            request.id,
+            features=self.engine.feature_names(),
+            kept=len(self.engine.leases),
+            revoked=[x.id for x in revoked],
+            problems=[str(p) for p in self.license.problems],
+        ), revoked
 
     def _remember_revoked(self, lease_id: str, why: str) -> None:
         if len(self.revoked) >= REVOKED_MEMORY:
@@ -567,8 +701,11 @@ class LicenseServer:
         self.revoked[lease_id] = why
 
     def audit(self, request: messages.Audit) -> dict[str, Any]:
-        return messages.ok(request.id, findings=[f.view() for f in self.abuse.list()],
-                           counters=dict(sorted(self.counters.items())))
+        return messages.ok(
+            request.id,
+            findings=[f.view() for f in self.abuse.list()],
+            counters=dict(sorted(self.counters.items())),
+        )
 
 
 def _lease_token(lease: Lease) -> bytes:
@@ -585,8 +722,9 @@ def _utc_offset(wall: float) -> int:
 
 def _queued(waiter: Waiter) -> dict[str, Any]:
     """The interim answer to a waiting checkout: same id, ``queued`` and the position."""
-    return messages.ok(waiter.request.id, queued=True, position=waiter.position,
-                       feature=waiter.request.feature)
+    return messages.ok(
+        waiter.request.id, queued=True, position=waiter.position, feature=waiter.request.feature
+    )
 
 
 def _tls_context(config: ServerConfig) -> Any:
@@ -598,8 +736,7 @@ def _tls_context(config: ServerConfig) -> Any:
         context.load_cert_chain(str(config.tls_cert), str(config.tls_key))
     except (OSError, ssl.SSLError) as exc:
         raise StartupError(
-            f"{config.tls_cert} / {config.tls_key}: cannot load the TLS certificate and key "
-            f"({exc})"
+            f"{config.tls_cert} / {config.tls_key}: cannot load the TLS certificate and key ({exc})"
         ) from None
     return context
 
@@ -635,4 +772,3 @@ def _lease_view(lease: Lease) -> dict[str, Any]:
 def _whole(seconds: float) -> int:
     """Lease terms travel as whole seconds (signed objects hold no floats)."""
     return max(1, round(seconds))
-

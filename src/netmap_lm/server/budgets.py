@@ -106,7 +106,8 @@ class AddressBudgets:
     def forget_idle(self, now: float) -> None:
         """Drop the buckets of addresses with nothing open and no recent traffic."""
         stale = [
-            a for a, e in self._addresses.items()
+            a
+            for a, e in self._addresses.items()
             if e.open == 0 and now - e.seen > IDLE_ENTRY_SECONDS
         ]
         for address in stale:

@@ -44,8 +44,20 @@ KINDS: dict[str, tuple[str, ...]] = {
     "START": ("server", "port", "features"),
     "STOP": ("reason", "leases_kept"),
     "CHECKOUT": (
-        "lease", "handle", "feature", "version", "user", "host", "display", "pid",
-        "project", "line", "in_use", "seats", "addr", "borrow_until",
+        "lease",
+        "handle",
+        "feature",
+        "version",
+        "user",
+        "host",
+        "display",
+        "pid",
+        "project",
+        "line",
+        "in_use",
+        "seats",
+        "addr",
+        "borrow_until",
     ),
     "CHECKIN": ("lease", "feature", "user", "host", "reason", "in_use", "held_ms"),
     "DENIAL": ("feature", "version", "user", "host", "reason", "message", "addr"),
@@ -116,8 +128,11 @@ def format_record(kind: str, when_ms: int, fields: dict[str, str | int | None]) 
         append(f"{key}={text}" if text and not needs_quotes(text) else f"{key}={quote(text)}")
     line = " ".join(parts)
     if len(line) > MAX_LINE_CHARS + len(stamp) + 1:  # rare: shorten every value
-        values = [(k, str(v).translate(_CONTROL)[:SHORT_VALUE_CHARS])
-                  for k, v in fields.items() if v is not None]
+        values = [
+            (k, str(v).translate(_CONTROL)[:SHORT_VALUE_CHARS])
+            for k, v in fields.items()
+            if v is not None
+        ]
         line = f"{stamp} {_join(kind, values)}"
     return line
 

@@ -99,7 +99,9 @@ class Listener:
                 if first and first[0] == TLS_RECORD_HANDSHAKE:
                     context = server.tls_context
             await loop.connect_accepted_socket(
-                lambda: Session(server, address), conn, ssl=context,
+                lambda: Session(server, address),
+                conn,
+                ssl=context,
                 ssl_handshake_timeout=server.config.handshake_timeout if context else None,
             )
         except (OSError, TimeoutError) as exc:
@@ -196,9 +198,14 @@ class Session(asyncio.Protocol):
 
     def shutdown_notice(self) -> None:
         """The server is stopping: say so, then close (leases are kept)."""
-        self.send(messages.error(None, reasons.PROTOCOL_ERROR,
-                                 "server shutting down; leases are kept, reconnect later",
-                                 event="shutdown"))
+        self.send(
+            messages.error(
+                None,
+                reasons.PROTOCOL_ERROR,
+                "server shutting down; leases are kept, reconnect later",
+                event="shutdown",
+            )
+        )
         self._close()
 
     def pause_writing(self) -> None:
@@ -231,8 +238,11 @@ class Session(asyncio.Protocol):
                 server.counters["requests_rate_limited"] += 1
                 server.note(server.abuse.rate_limited(server.wall(), self.address))
                 rid = event.message.get("id") if isinstance(event, Reply) else event.id
-                self._refuse(messages.error(rid, reasons.RATE_LIMITED,
-                                            "too many requests from this address; slow down"))
+                self._refuse(
+                    messages.error(
+                        rid, reasons.RATE_LIMITED, "too many requests from this address; slow down"
+                    )
+                )
                 return
             if isinstance(event, Reply):
                 server.counters["protocol_errors"] += 1
@@ -289,9 +299,14 @@ class Session(asyncio.Protocol):
         if not server.admin_allowed(request, self.conn.nonce, self.address):
             server.counters["admin_refused"] += 1
             log.warning("admin %s refused for %s: no valid credential", request.op, self.address)
-            self.send(messages.error(request.id, reasons.ADMIN_REQUIRED,
-                                     f"{request.op} needs the admin credential of the server "
-                                     "(DIR/admin.token written by 'netmap-lm server init')"))
+            self.send(
+                messages.error(
+                    request.id,
+                    reasons.ADMIN_REQUIRED,
+                    f"{request.op} needs the admin credential of the server "
+                    "(DIR/admin.token written by 'netmap-lm server init')",
+                )
+            )
             return
         if isinstance(request, messages.Remove):
             reply, removed = server.remove(request, self.address)
@@ -313,8 +328,9 @@ class Session(asyncio.Protocol):
         """Answer a grant once it is durable."""
         self._after_commit([Grant(lease)], reply, granted=lease)
 
-    def _after_commit(self, changes: list[Change], reply: dict[str, Any],
-                      granted: Lease | None = None) -> None:
+    def _after_commit(
+        self, changes: list[Change], reply: dict[str, Any], granted: Lease | None = None
+    ) -> None:
         if not changes:
             self.send(reply)
             return

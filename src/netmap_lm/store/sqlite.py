@@ -101,9 +101,23 @@ class LeaseStore:
             " FROM leases ORDER BY granted_at_ms"
         ).fetchall()
         return [
-            Lease(id=r[0], feature=r[1], version=r[2], user=r[3], host=r[4], display=r[5],
-                  pid=r[6], project=r[7], line_id=r[8], granted_at_ms=r[9], key=bytes(r[10]),
-                  hostid=r[11], address=r[12], borrow_until_ms=r[13], handle=r[14])
+            Lease(
+                id=r[0],
+                feature=r[1],
+                version=r[2],
+                user=r[3],
+                host=r[4],
+                display=r[5],
+                pid=r[6],
+                project=r[7],
+                line_id=r[8],
+                granted_at_ms=r[9],
+                key=bytes(r[10]),
+                hostid=r[11],
+                address=r[12],
+                borrow_until_ms=r[13],
+                handle=r[14],
+            )
             for r in rows
         ]
 
@@ -225,9 +239,23 @@ class LeaseStore:
 
 
 def _row(lease: Lease) -> tuple[Any, ...]:
-    return (lease.id, lease.feature, lease.version, lease.user, lease.host, lease.display,
-            lease.pid, lease.project, lease.line_id, lease.granted_at_ms, lease.key,
-            lease.hostid, lease.address, lease.borrow_until_ms, lease.handle)
+    return (
+        lease.id,
+        lease.feature,
+        lease.version,
+        lease.user,
+        lease.host,
+        lease.display,
+        lease.pid,
+        lease.project,
+        lease.line_id,
+        lease.granted_at_ms,
+        lease.key,
+        lease.hostid,
+        lease.address,
+        lease.borrow_until_ms,
+        lease.handle,
+    )
 
 
 def _settle_all(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
