@@ -16,9 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from netmap_lm import PROTOCOL_VERSION, __version__, reasons
-from netmap_lm.client import identity
-from netmap_lm.client.addresses import format_address, parse_servers
-from netmap_lm.client.sync import _denied, load_vendor_key
+from netmap_lm.client.addresses import format_address
+from netmap_lm.client.sync import ClientSettings, _denied
 from netmap_lm.encoding import b64u_decode
 from netmap_lm.protocol import trust
 from netmap_lm.protocol.framing import MAX_LINE_BYTES
@@ -61,28 +60,13 @@ class _AsyncSession:
         self.writer.close()
 
 
-class AsyncLicenseClient:
-    """``async with client.checkout("netmap", "5.0") as lease: ...``"""
+class AsyncLicenseClient(ClientSettings):
+    """``async with client.checkout("netmap", "5.0") as lease: ...``
 
-    def __init__(
-        self,
-        servers: str | None = None,
-        vendor_key: Any = None,
-        *,
-        user: str | None = None,
-        host: str | None = None,
-        display: str | None = None,
-        project: str | None = None,
-        timeout: float = 5.0,
-    ) -> None:
-        self.servers = parse_servers(servers)
-        self.vendor_key = load_vendor_key(vendor_key)
-        self.user = user or identity.current_user()
-        self.host = host or identity.current_host()
-        self.display = identity.current_display() if display is None else display
-        self.project = identity.current_project() if project is None else project
-        self.hostid = identity.current_host_ids()
-        self.timeout = timeout
+    Takes the same arguments as :class:`LicenseClient` but ``tls``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._session: _AsyncSession | None = None
         self._lock = asyncio.Lock()
 

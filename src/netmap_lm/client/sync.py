@@ -77,7 +77,39 @@ def load_vendor_key(source: Any) -> Any:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
-class LicenseClient:
+class ClientSettings:
+    """What both clients know before they connect: servers, the pinned vendor
+    key, and who is asking (SPEC §9; the OS's values unless given)."""
+
+    def __init__(
+        self,
+        servers: str | None = None,
+        vendor_key: Any = None,
+        *,
+        user: str | None = None,
+        host: str | None = None,
+        display: str | None = None,
+        project: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        self.servers = parse_servers(servers)
+        self.vendor_key = load_vendor_key(vendor_key)
+        self.user = user or identity.current_user()
+        self.host = host or identity.current_host()
+        self.display = identity.current_display() if display is None else display
+        self.project = identity.current_project() if project is None else project
+        self._hostid: str | None = None  # read when first needed (node-locked, borrow)
+        self.timeout = timeout
+
+    @property
+    def hostid(self) -> str:
+        """This machine's host ids, comma-separated (read once, when first needed)."""
+        if self._hostid is None:
+            self._hostid = identity.current_host_ids()
+        return self._hostid
+
+
+class LicenseClient(ClientSettings):
     """Checks licenses out of a netmap_lm server (SPEC §9)."""
 
     def __init__(
@@ -92,27 +124,21 @@ class LicenseClient:
         timeout: float = 5.0,
         tls: TlsSettings | None = None,
     ) -> None:
-        self.servers = parse_servers(servers)
+        super().__init__(
+            servers,
+            vendor_key,
+            user=user,
+            host=host,
+            display=display,
+            project=project,
+            timeout=timeout,
+        )
         self.tls = tls
-        self.vendor_key = load_vendor_key(vendor_key)
-        self.user = user or identity.current_user()
-        self.host = host or identity.current_host()
-        self.display = identity.current_display() if display is None else display
-        self.project = identity.current_project() if project is None else project
-        self._hostid: str | None = None  # read when first needed (node-locked, borrow)
-        self.timeout = timeout
         self._session: Session | None = None
         self._lock = _thread.allocate_lock()
         self._leases: list[Lease] = []  # checked out and not yet checked in
 
     # -- sessions ---------------------------------------------------------------
-
-    @property
-    def hostid(self) -> str:
-        """This machine's host ids, comma-separated (read once, when first needed)."""
-        if self._hostid is None:
-            self._hostid = identity.current_host_ids()
-        return self._hostid
 
     def _connect(self) -> Session:
         """The current session, or a new one with the first server that answers."""
