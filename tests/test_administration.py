@@ -65,6 +65,9 @@ def test_exclude_reserve_and_max_through_a_real_server(kit, with_options):
         assert checkout(kit, "carol").returncode == 0
         status = json.loads(kit.cli("status", "--json").stdout)["features"][0]
         assert status["reservations"][0]["name"] == "carol"
+        lmstat = kit.cli("status", "--lmstat").stdout
+        assert "\t1 RESERVATION for USER carol (" in lmstat
+        assert "(Total of 3 licenses issued;  Total of 2 licenses in use)" in lmstat
     finally:
         for proc in holders:
             proc.kill()
