@@ -3,7 +3,6 @@ runs the whole flow of SPEC §1 with one command (``make run``)."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,10 +18,9 @@ DEMO_FEATURES = (
 
 def data_dir() -> Path:
     """Where demo keys and licenses live: ``$XDG_DATA_HOME/netmap-lm``."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share"
-    )
-    return Path(base) / "netmap-lm"
+    from netmap_lm.client.borrow import data_dir as user_data_dir
+
+    return Path(user_data_dir())
 
 
 def demo_dir() -> Path:

@@ -21,11 +21,16 @@ from netmap_lm.protocol import trust
 BORROW_MODE = 0o600  # the file holds the lease key
 
 
-def borrow_dir() -> str:
+def data_dir() -> str:
+    """This user's netmap-lm data: ``$XDG_DATA_HOME/netmap-lm`` (demo keys, borrows)."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(
         os.path.expanduser("~"), ".local", "share"
     )
-    return os.path.join(base, "netmap-lm", "borrow")
+    return os.path.join(base, "netmap-lm")
+
+
+def borrow_dir() -> str:
+    return os.path.join(data_dir(), "borrow")
 
 
 def borrow_path(feature: str) -> str:
