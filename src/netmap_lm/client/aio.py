@@ -141,17 +141,7 @@ class AsyncLicenseClient(ClientSettings):
     async def checkout(
         self, feature: str, version: str = "0", *, on_lost: AsyncLostCallback | None = None
     ) -> AsyncLease:
-        request = {
-            "op": "checkout",
-            "feature": feature,
-            "version": version,
-            "user": self.user,
-            "host": self.host,
-            "display": self.display,
-            "pid": os.getpid(),
-            "project": self.project,
-            "hostid": self.hostid,
-        }
+        request = self.checkout_request(feature, version, hostid=True)
         session, reply = await self._request(request)
         if not reply.get("ok"):
             raise _denied(reply)

@@ -101,6 +101,21 @@ class ClientSettings:
         self._hostid: str | None = None  # read when first needed (node-locked, borrow)
         self.timeout = timeout
 
+    def checkout_request(self, feature: str, version: str, *, hostid: bool) -> dict[str, Any]:
+        """A ``checkout`` request for this client; with ``hostid`` its host ids
+        are read if need be, else sent only when already known."""
+        return {
+            "op": "checkout",
+            "feature": feature,
+            "version": version,
+            "user": self.user,
+            "host": self.host,
+            "display": self.display,
+            "pid": os.getpid(),
+            "project": self.project,
+            "hostid": self.hostid if hostid else (self._hostid or ""),
+        }
+
     @property
     def hostid(self) -> str:
         """This machine's host ids, comma-separated (read once, when first needed)."""
@@ -235,17 +250,7 @@ class LicenseClient(ClientSettings):
             borrowed = self._borrowed(feature, version, on_lost)
             if borrowed is not None:
                 return borrowed
-        request = {
-            "op": "checkout",
-            "feature": feature,
-            "version": version,
-            "user": self.user,
-            "host": self.host,
-            "display": self.display,
-            "pid": os.getpid(),
-            "project": self.project,
-            "hostid": self.hostid if borrow_hours else (self._hostid or ""),
-        }
+        request = self.checkout_request(feature, version, hostid=bool(borrow_hours))
         if wait > 0:
             request["wait"] = max(1, round(wait))
         if borrow_hours:
