@@ -146,14 +146,7 @@ class AsyncLicenseClient(ClientSettings):
         if not reply.get("ok"):
             raise _denied(reply)
         try:
-            grant = trust.verify_grant(
-                reply,
-                nonce=session.nonce,
-                server_key=session.server_key,
-                vendor_key=self.vendor_key,
-                request=request,
-                hello_time_ms=session.server_time_ms,
-            )
+            grant = self.verified_grant(reply, session, request)
         except trust.Untrusted as exc:
             await self.close()
             raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None

@@ -116,6 +116,20 @@ class ClientSettings:
             "hostid": self.hostid if hostid else (self._hostid or ""),
         }
 
+    def verified_grant(
+        self, reply: dict[str, Any], session: Any, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The grant of a checkout reply, checked against the pinned vendor key
+        and the session it came in (``trust.verify_grant``); raises ``Untrusted``."""
+        return trust.verify_grant(
+            reply,
+            nonce=session.nonce,
+            server_key=session.server_key,
+            vendor_key=self.vendor_key,
+            request=request,
+            hello_time_ms=session.server_time_ms,
+        )
+
     @property
     def hostid(self) -> str:
         """This machine's host ids, comma-separated (read once, when first needed)."""
@@ -268,14 +282,7 @@ class LicenseClient(ClientSettings):
         if not reply.get("ok"):
             raise _denied(reply)
         try:
-            grant = trust.verify_grant(
-                reply,
-                nonce=session.nonce,
-                server_key=session.server_key,
-                vendor_key=self.vendor_key,
-                request=request,
-                hello_time_ms=session.server_time_ms,
-            )
+            grant = self.verified_grant(reply, session, request)
         except trust.Untrusted as exc:
             self._give_back_untrusted(reply)
             with self._lock:

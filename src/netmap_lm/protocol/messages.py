@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import orjson
 
@@ -216,42 +216,37 @@ class Remove:
 
 
 @dataclass(frozen=True)
-class Reread:
+class _AdminOnly:
+    """An admin operation whose only field is the credential proof."""
+
+    op: ClassVar[str]
+    id: RequestId
+    admin: str
+
+    @classmethod
+    def parse(cls, rid: RequestId, obj: dict[str, Any]) -> Self:
+        return cls(rid, _admin(obj))
+
+
+@dataclass(frozen=True)
+class Reread(_AdminOnly):
     """Admin: reload the license file; held leases are kept where they still fit."""
 
     op: ClassVar[str] = "reread"
-    id: RequestId
-    admin: str
-
-    @classmethod
-    def parse(cls, rid: RequestId, obj: dict[str, Any]) -> Reread:
-        return cls(rid, _admin(obj))
 
 
 @dataclass(frozen=True)
-class Shutdown:
+class Shutdown(_AdminOnly):
     """Admin: stop the server cleanly; held leases are kept for the next start."""
 
     op: ClassVar[str] = "shutdown"
-    id: RequestId
-    admin: str
-
-    @classmethod
-    def parse(cls, rid: RequestId, obj: dict[str, Any]) -> Shutdown:
-        return cls(rid, _admin(obj))
 
 
 @dataclass(frozen=True)
-class Audit:
+class Audit(_AdminOnly):
     """Admin: the abuse monitor's findings."""
 
     op: ClassVar[str] = "audit"
-    id: RequestId
-    admin: str
-
-    @classmethod
-    def parse(cls, rid: RequestId, obj: dict[str, Any]) -> Audit:
-        return cls(rid, _admin(obj))
 
 
 Request = Hello | Checkout | Checkin | Heartbeat | Status | Remove | Reread | Shutdown | Audit
