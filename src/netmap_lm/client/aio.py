@@ -9,7 +9,6 @@ leases of the client, so there is no UDP socket to manage) and is lost, with
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from typing import Any
 from netmap_lm import PROTOCOL_VERSION, __version__, reasons
 from netmap_lm.client.addresses import format_address
 from netmap_lm.client.sync import ClientSettings, _denied
-from netmap_lm.encoding import b64u_decode
+from netmap_lm.encoding import b64u_decode, compact_json, parse_json
 from netmap_lm.protocol import trust
 from netmap_lm.protocol.framing import MAX_LINE_BYTES
 from netmap_lm.reasons import LicenseDenied
@@ -41,14 +40,14 @@ class _AsyncSession:
     async def request(self, message: dict[str, Any]) -> dict[str, Any]:
         self._next_id += 1
         rid = message["id"] = self._next_id
-        self.writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        self.writer.write(compact_json(message).encode() + b"\n")
         await self.writer.drain()
         while True:
             line = await self.reader.readline()
             if not line:
                 raise ConnectionError(f"{self.address[0]} closed the connection")
             try:
-                reply = json.loads(line)
+                reply = parse_json(line)
             except ValueError:
                 raise trust.Untrusted("the server sent something that is not JSON") from None
             if not isinstance(reply, dict):

@@ -7,11 +7,13 @@ and FEATURE lines it rests on, in ``$XDG_DATA_HOME/netmap-lm/borrow/``; until
 it ends, ``LicenseClient.checkout`` verifies it offline against the pinned
 vendor key and this machine's host id and needs no server at all.  An early
 return checks the lease in and deletes the file.
+
+``json`` is imported only when a borrow file is read or written: a checkout
+without one should not pay for it at every application start.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
@@ -38,6 +40,8 @@ def borrow_path(feature: str) -> str:
 
 
 def save(feature: str, record: dict[str, Any]) -> str:
+    import json
+
     os.makedirs(borrow_dir(), exist_ok=True)
     path = borrow_path(feature)
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -52,6 +56,8 @@ def save(feature: str, record: dict[str, Any]) -> str:
 
 def load_valid(feature: str, version: str, vendor_key: Any, host_ids: str) -> dict[str, Any] | None:
     """The saved borrow of ``feature`` if it verifies offline now; else None."""
+    import json
+
     path = borrow_path(feature)
     try:
         with open(path, encoding="utf-8") as handle:
@@ -75,6 +81,8 @@ def load_valid(feature: str, version: str, vendor_key: Any, host_ids: str) -> di
 
 def load_any(feature: str) -> dict[str, Any] | None:
     """The saved borrow of ``feature``, valid or not (for an early return)."""
+    import json
+
     try:
         with open(borrow_path(feature), encoding="utf-8") as handle:
             record: dict[str, Any] = json.load(handle)
@@ -96,6 +104,8 @@ def list_all() -> list[dict[str, Any]]:
         names = sorted(os.listdir(borrow_dir()))
     except OSError:
         return []
+    import json
+
     found = []
     for name in names:
         if name.endswith(".json"):

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import _socket
 import contextlib
-import json
 import os
 from collections.abc import Callable
 from typing import Any
 
 from netmap_lm import PROTOCOL_VERSION, __version__
+from netmap_lm.encoding import compact_json, parse_json
 from netmap_lm.protocol import trust
 
 MAX_REPLY_BYTES = 1 << 22  # bytes; a status reply of a big server is well under this
@@ -135,7 +135,7 @@ class Session:
         if wait:
             self._sock.settimeout(self.timeout + wait)
         try:
-            self._sock.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+            self._sock.sendall(compact_json(message).encode() + b"\n")
             while True:
                 reply = self._read_line()
                 if reply.get("id") == rid:
@@ -171,7 +171,7 @@ class Session:
                 raise SessionError("reply too long")
         line, self._buffer = self._buffer.split(b"\n", 1)
         try:
-            reply = json.loads(line)
+            reply = parse_json(line)
         except ValueError:
             raise trust.Untrusted("the server sent something that is not JSON") from None
         if not isinstance(reply, dict):
