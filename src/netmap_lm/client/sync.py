@@ -26,7 +26,7 @@ from netmap_lm.client import borrow, identity
 from netmap_lm.client.addresses import format_address, parse_servers
 from netmap_lm.client.session import REFUSALS, Refused, Session, SessionError, TlsSettings
 from netmap_lm.encoding import b64u_decode
-from netmap_lm.protocol import trust, udp
+from netmap_lm.protocol import trust
 from netmap_lm.reasons import LicenseDenied
 
 VENDOR_KEY_ENV = "NETMAP_LM_VENDOR_KEY"
@@ -498,6 +498,8 @@ class Lease:
                 self._done.release()
 
     def _udp_heartbeat(self, sock: Any) -> bool:
+        from netmap_lm.protocol import udp  # (and struct) only once heartbeats start
+
         self._seq += 1
         try:
             sock.send(udp.pack(udp.HEARTBEAT, self.id, self._seq, self._key))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -130,7 +129,13 @@ def admin_proof(admin_key: bytes, nonce: str) -> str:
 def _verify(key: Ed25519PublicKey, sig: Any, payload: bytes, what: str) -> None:
     try:
         key.verify(b64u_decode(sig), payload)
-    except (ValueError, TypeError, InvalidSignature):
+    except Exception as exc:
+        # cryptography.exceptions is loaded only when a check fails (it costs
+        # every application start otherwise).
+        from cryptography.exceptions import InvalidSignature
+
+        if not isinstance(exc, ValueError | TypeError | InvalidSignature):
+            raise
         raise Untrusted(f"{what} is not signed by the server key") from None
 
 
