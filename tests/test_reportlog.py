@@ -55,6 +55,26 @@ def test_a_record_is_one_line_in_the_documented_form():
         format_record("CHECKOUT", T, {"Feature": "x"})
 
 
+def test_remembered_values_format_as_the_first_time(monkeypatch):
+    """Text values are cleaned and quoted once and then remembered: the second
+    record must read the same, and the memory stays bounded."""
+    from netmap_lm.server import reportlog
+
+    fields = {"user": 'Jane "J" Doe', "host": "ws\x1b[2J-01", "seats": "uncounted", "pid": 7}
+    first = format_record("CHECKOUT", T, dict(fields))
+    assert first.endswith('user="Jane \\"J\\" Doe" host="ws [2J-01" seats=uncounted pid=7')
+    assert format_record("CHECKOUT", T, dict(fields)) == first
+    monkeypatch.setattr(reportlog, "MAX_PIECES", 3)
+    for n in range(10):
+        format_record("CHECKIN", T, {"user": f"user {n}"})
+        assert len(reportlog._pieces) <= 3
+    assert format_record("CHECKOUT", T, dict(fields)) == first
+    long = "x" * (reportlog.MAX_VALUE_CHARS + 10)
+    assert format_record("DENIAL", T, {"message": long}).endswith(
+        "message=" + "x" * reportlog.MAX_VALUE_CHARS
+    )
+
+
 def test_records_are_on_disk_and_fsynced_after_flush(tmp_path, monkeypatch):
     synced: list[int] = []
     real_fsync = os.fsync

@@ -80,6 +80,8 @@ _CONTROL = {code: " " for code in [*range(32), *range(127, 160), 0x2028, 0x2029]
 
 _checked_names: set[str] = set()  # kinds and keys already found well-formed
 _last_second: tuple[int, str] = (-1, "")  # busy servers write many records a second
+MAX_PIECES = 4096  # remembered key=value texts (see _piece)
+_pieces: dict[tuple[str, str], str] = {}
 
 
 def format_time(when_ms: int) -> str:
@@ -108,8 +110,8 @@ def format_record(kind: str, when_ms: int, fields: dict[str, str | int | None]) 
     stamp = format_time(when_ms)
     parts = [stamp, kind]
     append = parts.append
-    needs_quotes = _NEEDS_QUOTES.search
     checked = _checked_names
+    pieces = _pieces
     for key, value in fields.items():
         if value is None:
             continue
@@ -117,15 +119,16 @@ def format_record(kind: str, when_ms: int, fields: dict[str, str | int | None]) 
             if not _KEY.fullmatch(key):
                 raise ValueError(f"record key {key!r} is not [a-z_]+")
             checked.add(key)
-        if value.__class__ is int:
-            append(f"{key}={value}")
+        cls = value.__class__
+        if cls is int or (
+            cls is str and value.isascii() and value.isalnum() and len(value) <= MAX_VALUE_CHARS
+        ):
+            append(f"{key}={value}")  # numbers, lease ids, most names: nothing to clean
             continue
-        text = str(value)
-        if not text.isprintable():
-            text = text.translate(_CONTROL)
-        if len(text) > MAX_VALUE_CHARS:
-            text = text[:MAX_VALUE_CHARS]
-        append(f"{key}={text}" if text and not needs_quotes(text) else f"{key}={quote(text)}")
+        piece = pieces.get((key, value)) if cls is str else None
+        if piece is None:
+            piece = _piece(key, value)
+        append(piece)
     line = " ".join(parts)
     if len(line) > MAX_LINE_CHARS + len(stamp) + 1:  # rare: shorten every value
         values = [
@@ -135,6 +138,24 @@ def format_record(kind: str, when_ms: int, fields: dict[str, str | int | None]) 
         ]
         line = f"{stamp} {_join(kind, values)}"
     return line
+
+
+def _piece(key: str, value: object) -> str:
+    """``key=value`` of a text value: control characters out, cut, quoted if need be.
+
+    The same users, hosts and features come back in record after record, so
+    the result is remembered (up to :data:`MAX_PIECES` of them)."""
+    text = str(value)
+    if not text.isprintable():
+        text = text.translate(_CONTROL)
+    if len(text) > MAX_VALUE_CHARS:
+        text = text[:MAX_VALUE_CHARS]
+    piece = f"{key}={text}" if text and not _NEEDS_QUOTES.search(text) else f"{key}={quote(text)}"
+    if value.__class__ is str:
+        if len(_pieces) >= MAX_PIECES:
+            _pieces.clear()
+        _pieces[key, value] = piece
+    return piece
 
 
 def _join(kind: str, values: list[tuple[str, str]]) -> str:
