@@ -40,6 +40,15 @@ def load_vendor_key(source: Any) -> Any:
     """A pinned vendor key: an Ed25519 public key, raw bytes, base64url text,
     or the path of a ``vendor.pub`` file.  Raises ``LicenseDenied`` with
     ``CONFIG_ERROR`` naming the problem."""
+    key = read_vendor_key(source)
+    return trust.public_key_from_bytes(key) if isinstance(key, bytes) else key
+
+
+def read_vendor_key(source: Any) -> Any:
+    """:func:`load_vendor_key`, checked but not yet made a key object: an
+    Ed25519 public key as given, else its 32 raw bytes.  (The first key
+    object of a process costs OpenSSL ~0.6 ms of set-up; a client spends it
+    while a server works on its hello.)"""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     if isinstance(source, Ed25519PublicKey):
@@ -74,7 +83,7 @@ def load_vendor_key(source: Any) -> Any:
             f"{where}: not an Ed25519 public key "
             "(expected a vendor.pub file or its base64url line)",
         )
-    return Ed25519PublicKey.from_public_bytes(raw)
+    return raw
 
 
 class ClientSettings:
@@ -93,7 +102,7 @@ class ClientSettings:
         timeout: float = 5.0,
     ) -> None:
         self.servers = parse_servers(servers)
-        self.vendor_key = load_vendor_key(vendor_key)
+        self._vendor_key: Any = read_vendor_key(vendor_key)  # a key object when first used
         self.user = user or identity.current_user()
         self.host = host or identity.current_host()
         self.display = identity.current_display() if display is None else display
@@ -129,6 +138,16 @@ class ClientSettings:
             request=request,
             hello_time_ms=session.server_time_ms,
         )
+
+    @property
+    def vendor_key(self) -> Any:
+        """The pinned vendor key, an Ed25519 public key."""
+        if isinstance(self._vendor_key, bytes):
+            self._vendor_key = trust.public_key_from_bytes(self._vendor_key)
+        return self._vendor_key
+
+    def _get_vendor_key(self) -> Any:
+        return self.vendor_key
 
     @property
     def hostid(self) -> str:
@@ -177,7 +196,7 @@ class LicenseClient(ClientSettings):
         unreachable: list[str] = []
         for address in self.servers:
             try:
-                self._session = Session(address, self.vendor_key, self.timeout, self.tls)
+                self._session = Session(address, self._get_vendor_key, self.timeout, self.tls)
                 return self._session
             except Refused as exc:
                 where = format_address(address)

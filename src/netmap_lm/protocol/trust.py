@@ -287,7 +287,11 @@ def _check_lease_fields(grant: dict[str, Any]) -> None:
 def _public_key(text: str) -> Ed25519PublicKey:
     """A base64url Ed25519 key (the PEM machinery of ``licensing.keys`` costs the
     client tens of milliseconds to import; this needs none of it)."""
-    raw = b64u_decode(text)
+    return public_key_from_bytes(b64u_decode(text))
+
+
+def public_key_from_bytes(raw: bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key from its 32 raw bytes; ``ValueError`` otherwise."""
     if len(raw) != 32:
         raise ValueError("an Ed25519 public key is 32 bytes")
     return Ed25519PublicKey.from_public_bytes(raw)
