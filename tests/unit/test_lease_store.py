@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from netmap_lm.engine.seats import Lease
 from netmap_lm.store.sqlite import MAX_BATCH, Grant, LeaseStore, Meta, Release, StoreError
@@ -90,13 +94,12 @@ def test_a_failed_write_fails_every_future_of_its_batch_and_keeps_nothing(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "leases.db"
-    store = LeaseStore(path)
+    store = LeaseStore(path, busy_timeout_ms=0)
     blocker = sqlite3.connect(path, isolation_level=None, timeout=0)
     blocker.execute("BEGIN EXCLUSIVE")  # the writer cannot get the lock
 
     async def main() -> list[BaseException | None]:
         store.start()
-        store._db.execute("PRAGMA busy_timeout=0")
         results = await asyncio.gather(
             store.commit([Grant(lease(1))]), store.commit([Grant(lease(2))]), return_exceptions=True
         )
@@ -111,3 +114,64 @@ def test_a_failed_write_fails_every_future_of_its_batch_and_keeps_nothing(
     again = LeaseStore(path)
     assert again.load_leases() == []
     again.close()
+
+
+def test_the_writer_ignores_ctrl_c_and_ends_with_its_pipe(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the writer must outlive it and
+    commit what the server still hands over, then end when the pipe ends."""
+    store = LeaseStore(tmp_path / "leases.db")
+
+    async def main() -> None:
+        store.start()
+        assert store._writer is not None
+        os.kill(store._writer.pid, signal.SIGINT)
+        os.kill(store._writer.pid, signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        await store.commit([Grant(lease(1))])
+
+    asyncio.run(main())
+    writer = store._writer
+    assert writer is not None
+    store.close()
+    assert writer.returncode == 0
+    again = LeaseStore(tmp_path / "leases.db")
+    assert [x.handle for x in again.load_leases()] == [1]
+    again.close()
+
+
+def test_a_dead_writer_fails_what_waits_and_everything_after(tmp_path: Path) -> None:
+    store = LeaseStore(tmp_path / "leases.db")
+    broken: list[str] = []
+    store.on_broken = broken.append
+
+    async def main() -> list[object]:
+        store.start()
+        await store.commit([Grant(lease(1))])
+        assert store._writer is not None
+        os.kill(store._writer.pid, signal.SIGKILL)
+        store._writer.wait()
+        results: list[object] = []
+        for n in (2, 3):
+            try:
+                await asyncio.wait_for(store.commit([Grant(lease(n))]), 10)
+                results.append("committed")
+            except StoreError as exc:
+                results.append(exc)
+        return results
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, StoreError) for r in results), results
+    assert len(broken) == 1 and "lease writer" in broken[0], broken
+    store.close()
+    again = LeaseStore(tmp_path / "leases.db")
+    assert [x.handle for x in again.load_leases()] == [1]
+    again.close()
+
+
+def test_a_writer_that_cannot_open_the_database_is_a_store_error(tmp_path: Path) -> None:
+    store = LeaseStore(tmp_path / "leases.db")
+    (tmp_path / "leases.db").unlink()
+    (tmp_path / "leases.db").mkdir()  # the writer opens the path anew: not a database
+    with pytest.raises(StoreError, match="lease writer failed"):
+        store.start()
+    store.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from netmap_lm import DEFAULT_PORT
+from netmap_lm import DEFAULT_PORT, reasons
 from netmap_lm.cli.errors import config_error
 from netmap_lm.engine.clockguard import DEFAULT_TOLERANCE_MS
 from netmap_lm.server.budgets import (
@@ -154,7 +154,7 @@ def serve(
     clock_tolerance: float,
     demo: bool,
     verbose: bool,
-) -> None:
+) -> int:
     """Run the license server on TCP and UDP port 1493."""
     from netmap_lm.cli.client_cmds import vendor_key_path
 
@@ -202,10 +202,10 @@ def serve(
         config.check()
     except ValueError as exc:
         raise config_error(str(exc)) from None
-    _run(config)
+    return _run(config)
 
 
-def _run(config: ServerConfig) -> None:
+def _run(config: ServerConfig) -> int:
     from netmap_lm.server.app import LicenseServer, StartupError
     from netmap_lm.store.sqlite import StoreError
 
@@ -235,6 +235,8 @@ def _run(config: ServerConfig) -> None:
         asyncio.run(main())
     else:
         uvloop.run(main())
+    # Stopped because the lease store failed (logged): a supervisor should know.
+    return reasons.EX_UNAVAILABLE if server.counters["store_broken"] else reasons.EX_OK
 
 
 def _raise_file_limit() -> None:

@@ -43,7 +43,7 @@ from netmap_lm.server.identity import load_identity
 from netmap_lm.server.queue import Waiter, WaitQueue
 from netmap_lm.server.reportlog import ReportLog
 from netmap_lm.server.signer import GrantSigner
-from netmap_lm.store.sqlite import Change, LeaseStore, Meta, Release
+from netmap_lm.store.sqlite import Change, LeaseStore, Meta, Release, StoreError
 
 log = logging.getLogger("netmap_lm.server")
 
@@ -82,6 +82,7 @@ class LicenseServer:
             raise StartupError(str(exc)) from None
         self.license, self.server_line, self.engine = self._load_license()
         self.store = LeaseStore(config.state_dir / LEASE_DB)
+        self.store.on_broken = self._store_broken
         self.report = ReportLog(config.state_dir / REPORT_LOG)
         latest = self.store.load_meta(LATEST_TIME)
         self.clock_guard = ClockGuard(int(latest) if latest else None, config.clock_tolerance_ms)
@@ -178,6 +179,13 @@ class LicenseServer:
     def request_stop(self) -> None:
         self._stopped.set()
 
+    def _store_broken(self, why: str) -> None:
+        """Without its writer the store keeps nothing: stop rather than grant
+        seats a restart would not know (the leases on disk are kept)."""
+        log.error("lease store: %s; stopping the server", why)
+        self.counters["store_broken"] += 1
+        self.request_stop()
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -191,8 +199,8 @@ class LicenseServer:
         await loop.run_in_executor(None, self.report.close)
         try:
             await self.store.commit([Meta(LATEST_TIME, str(self.clock_guard.latest_ms))])
-        except Exception:
-            log.exception("could not save the latest wall time")
+        except StoreError as exc:
+            log.error("could not save the latest wall time: %s", exc)
         await asyncio.get_running_loop().run_in_executor(None, self.store.close)
         log.info("netmap_lm stopped; %d lease(s) kept for the next start", len(self.engine.leases))
 
@@ -235,8 +243,8 @@ class LicenseServer:
             if changes:
                 try:
                     await self.store.commit(changes)
-                except Exception:
-                    log.exception("could not persist reclaimed leases")
+                except StoreError as exc:
+                    log.error("could not persist reclaimed leases: %s", exc)
 
     async def _flush_report(self) -> None:
         loop = asyncio.get_running_loop()
