@@ -19,7 +19,7 @@ from netmap_lm.engine.seats import Denial, Lease
 from netmap_lm.protocol import messages
 from netmap_lm.protocol.connection import Reply, ServerConnection
 from netmap_lm.server.config import MAX_OUTPUT_BYTES
-from netmap_lm.store.sqlite import Change, Grant, Release
+from netmap_lm.store.sqlite import Change, Grant, Release, StoreError
 
 if TYPE_CHECKING:
     from netmap_lm.server.app import LicenseServer
@@ -334,11 +334,10 @@ class Session(asyncio.Protocol):
         if not changes:
             self.send(reply)
             return
-        future = self.server.store.commit(changes)
 
-        def done(f: asyncio.Future[None]) -> None:
-            if f.cancelled() or f.exception() is not None:
-                log.error("lease store: %s", "cancelled" if f.cancelled() else f.exception())
+        def done(error: StoreError | None) -> None:
+            if error is not None:
+                log.error("lease store: %s", error)
                 if granted is not None:
                     self.server.engine.checkin(granted.id)
                 self._close()
@@ -347,4 +346,4 @@ class Session(asyncio.Protocol):
                 self.server.granted(granted, self.address)
             self.send(reply)
 
-        future.add_done_callback(done)
+        self.server.store.commit_then(changes, done)

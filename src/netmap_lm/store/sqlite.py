@@ -18,7 +18,7 @@ most of a commit's latency and so of every grant's (docs/performance.md).
 A process has its own interpreter; the event loop pays one ``write`` per loop
 turn and one ``read`` per commit.
 
-Failure.  A transaction that fails (disk full) fails the futures of its
+Failure.  A transaction that fails (disk full) fails the commits of its
 frames with :class:`StoreError` and the writer goes on.  If the writer process
 itself ends, every change not yet answered fails, later commits fail at once,
 and ``on_broken`` is called: the server stops rather than grant seats it
@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import os
 import select
 import sqlite3
@@ -73,6 +74,8 @@ PIPE_BYTES = 1 << 20  # pipe capacity asked for (Linux): the loop never waits on
 
 GRANT, RELEASE, META = "g", "r", "m"  # change kinds in a frame
 
+log = logging.getLogger("netmap_lm.store")
+
 
 @dataclass(frozen=True)
 class Grant:
@@ -93,6 +96,7 @@ class Meta:
 
 
 Change = Grant | Release | Meta
+Done = Callable[["StoreError | None"], None]  # told once: None when durable, else why not
 
 
 class StoreError(RuntimeError):
@@ -128,11 +132,9 @@ class LeaseStore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reading = False  # the loop watches the writer's answers
         self._answers = b""  # an answer not yet read to its end
-        self._pending: list[tuple[Sequence[Change], asyncio.Future[None]]] = []
-        # Frames sent and not yet answered: their futures and how many changes.
-        self._in_flight: collections.deque[tuple[list[asyncio.Future[None]], int]] = (
-            collections.deque()
-        )
+        self._pending: list[tuple[Sequence[Change], Done]] = []
+        # Frames sent and not yet answered: who to tell, and how many changes.
+        self._in_flight: collections.deque[tuple[list[Done], int]] = collections.deque()
         self._broken: str | None = None
         self._closing = False
         self.batches = 0  # frames answered, for tests and metrics
@@ -201,30 +203,46 @@ class LeaseStore:
         self._writer = writer
 
     def commit(self, changes: Sequence[Change]) -> asyncio.Future[None]:
-        """Queue changes; the returned future resolves once they are durable.
+        """Queue changes; the returned future resolves once they are durable."""
+        loop = self._loop or asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def done(error: StoreError | None) -> None:
+            if future.done():
+                return
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+        self.commit_then(changes, done)
+        return future
+
+    def commit_then(self, changes: Sequence[Change], done: Done) -> None:
+        """Queue changes; ``done(None)`` once they are durable, ``done(error)`` if not.
 
         Everything committed in one turn of the event loop travels to the
         writer as one frame and is answered at once: a server answering many
-        clients pays the hand-over once, not once per request."""
+        clients pays the hand-over once, not once per request.  ``done`` is
+        called right when the answer is read (no future, no extra turn: this
+        is every checkout's and checkin's path)."""
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
         if self._broken is not None:
-            future.set_exception(StoreError(self._broken))
-            return future
-        self._pending.append((changes, future))
+            loop.call_soon(done, StoreError(self._broken))
+            return
+        self._pending.append((changes, done))
         if len(self._pending) == 1:
             loop.call_soon(self._hand_over)
-        return future
 
     def _hand_over(self) -> None:
         batch, self._pending = self._pending, []
-        futures = [future for _, future in batch]
+        callbacks = [done for _, done in batch]
         writer = self._writer
         if writer is None or self._broken is not None or self._closing:
             why = self._broken or f"{self.path}: the lease store is not open for writing"
-            _settle(futures, StoreError(why))
+            _settle(callbacks, StoreError(why))
             return
         assert writer.stdin is not None and writer.stdout is not None and self._loop
         if not self._reading:
@@ -235,10 +253,10 @@ class LeaseStore:
         try:
             _write_all(writer.stdin.fileno(), len(frame).to_bytes(4, "little") + frame)
         except OSError as exc:
-            _settle(futures, StoreError(f"{self.path}: the lease writer is gone ({exc})"))
+            _settle(callbacks, StoreError(f"{self.path}: the lease writer is gone ({exc})"))
             self._break(f"the lease writer is gone ({exc})")
             return
-        self._in_flight.append((futures, len(encoded)))
+        self._in_flight.append((callbacks, len(encoded)))
 
     def _read_answers(self) -> None:
         """Answers are lines: ``ok N`` or ``err N message``, N frames each, in order."""
@@ -258,10 +276,10 @@ class LeaseStore:
             status, count, *why = line.decode(errors="replace").split(" ", 2)
             error = None if status == "ok" else StoreError(f"{self.path}: {' '.join(why)}")
             for _ in range(int(count)):
-                futures, changes = self._in_flight.popleft()
+                callbacks, changes = self._in_flight.popleft()
                 self.batches += 1
                 self.changes += changes
-                _settle(futures, error)
+                _settle(callbacks, error)
 
     def _stop_reading(self) -> None:
         if self._reading and self._loop is not None and self._writer is not None:
@@ -375,11 +393,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    for future in futures:
-        if future.done():
-            continue
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
+def _settle(callbacks: list[Done], error: StoreError | None) -> None:
+    for done in callbacks:
+        try:
+            done(error)
+        except Exception:  # one broken callback must not keep the others waiting
+            log.exception("lease store: a commit callback failed")
