@@ -236,12 +236,23 @@ def capture_replies(port: int) -> dict[str, dict[str, Any]]:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process, all threads (Linux /proc)."""
+    """User + system CPU time of a process, all threads, and of its running
+    child processes (the lease store's writer), from Linux /proc."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 0
+        for one in (pid, *_children(pid)):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(x) for x in (task / "children").read_text().split()]
+    return children
 
 
 def wal_commits(db: Path) -> int | None:
