@@ -119,16 +119,16 @@ def format_record(kind: str, when_ms: int, fields: dict[str, str | int | None]) 
             if not _KEY.fullmatch(key):
                 raise ValueError(f"record key {key!r} is not [a-z_]+")
             checked.add(key)
-        cls = value.__class__
-        if cls is int or (
-            cls is str and value.isascii() and value.isalnum() and len(value) <= MAX_VALUE_CHARS
-        ):
-            append(f"{key}={value}")  # numbers, lease ids, most names: nothing to clean
+        if value.__class__ is int:
+            append(f"{key}={value}")
             continue
-        piece = pieces.get((key, value)) if cls is str else None
-        if piece is None:
-            piece = _piece(key, value)
-        append(piece)
+        if isinstance(value, str):
+            if value.isascii() and value.isalnum() and len(value) <= MAX_VALUE_CHARS:
+                append(f"{key}={value}")  # lease ids, most names: nothing to clean
+                continue
+            append(pieces.get((key, value)) or _piece(key, value))
+        else:
+            append(_piece(key, value))
     line = " ".join(parts)
     if len(line) > MAX_LINE_CHARS + len(stamp) + 1:  # rare: shorten every value
         values = [
