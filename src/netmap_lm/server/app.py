@@ -360,6 +360,7 @@ class LicenseServer:
         (its refusals are not news: not logged, not counted as denials)."""
         wall_ms = int(self.wall() * 1000)
         tampered = self.clock_guard.observe(wall_ms)
+        secret = os.urandom(48)  # lease id and key: one system call, not two
         result = self.engine.checkout(
             CheckoutRequest(
                 request.feature,
@@ -373,8 +374,8 @@ class LicenseServer:
                 address,
                 request.borrow,
             ),
-            lease_id=os.urandom(16).hex(),
-            key=os.urandom(32),
+            lease_id=secret[:16].hex(),
+            key=secret[16:],
             now=self.clock(),
             wall_ms=wall_ms,
             today=self.today(),

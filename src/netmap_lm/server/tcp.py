@@ -141,7 +141,7 @@ class Session(asyncio.Protocol):
         self.conn = ServerConnection()
         self.transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._last_active = 0.0  # loop time of the last bytes received
+        self._last_active = 0.0  # server.clock() of the last bytes received
         self._closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -165,7 +165,7 @@ class Session(asyncio.Protocol):
         if self.conn.nonce is not None:
             # Past hello: idle only if nothing came for idle_timeout.  (Checked
             # when the timer fires rather than re-armed on every request.)
-            quiet = asyncio.get_running_loop().time() - self._last_active
+            quiet = self.server.clock() - self._last_active
             left = self.server.config.idle_timeout - quiet
             if left > 0:
                 self._arm(left)
@@ -254,7 +254,7 @@ class Session(asyncio.Protocol):
             self._dispatch(event)
             if self._closing:
                 return
-        self._last_active = asyncio.get_running_loop().time()
+        self._last_active = server.clock()
 
     def _dispatch(self, request: messages.Request) -> None:
         server = self.server
