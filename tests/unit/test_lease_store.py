@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from netmap_lm.cli.main import main
 from netmap_lm.engine.seats import Lease
 from netmap_lm.store.sqlite import MAX_BATCH, Grant, LeaseStore, Meta, Release, StoreError
+from support import Kit, ServerProcess
 
 
 def lease(n: int, **fields: object) -> Lease:
@@ -175,3 +177,20 @@ def test_a_writer_that_cannot_open_the_database_is_a_store_error(tmp_path: Path)
     with pytest.raises(StoreError, match="lease writer failed"):
         store.start()
     store.close()
+
+
+def test_serve_says_in_one_line_when_the_writer_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kit = Kit(tmp_path)
+    kit.write_license()
+
+    def refuse(self: LeaseStore) -> None:
+        raise StoreError(f"{self.path}: the lease writer failed: disk on fire")
+
+    monkeypatch.setattr(LeaseStore, "start", refuse)
+    code = main([*ServerProcess(kit, "--vendor-key", str(kit.vendor_pub)).args])
+    err = capsys.readouterr().err
+    assert code == 78, err
+    assert "leases.db: the lease writer failed: disk on fire" in err
+    assert "Traceback" not in err

@@ -221,6 +221,8 @@ def _run(config: ServerConfig) -> int:
             loop.add_signal_handler(sig, server.request_stop)
         try:
             await server.start()
+        except StoreError as exc:  # the lease writer could not start
+            raise config_error(str(exc)) from None
         except OSError as exc:
             raise config_error(
                 f"cannot listen on {config.bind}:{config.port} ({exc.strerror}); "
