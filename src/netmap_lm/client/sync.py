@@ -146,9 +146,6 @@ class ClientSettings:
             self._vendor_key = trust.public_key_from_bytes(self._vendor_key)
         return self._vendor_key
 
-    def _get_vendor_key(self) -> Any:
-        return self.vendor_key
-
     @property
     def hostid(self) -> str:
         """This machine's host ids, comma-separated (read once, when first needed)."""
@@ -196,7 +193,7 @@ class LicenseClient(ClientSettings):
         unreachable: list[str] = []
         for address in self.servers:
             try:
-                self._session = Session(address, self._get_vendor_key, self.timeout, self.tls)
+                self._session = Session(address, lambda: self.vendor_key, self.timeout, self.tls)
                 return self._session
             except Refused as exc:
                 where = format_address(address)

@@ -70,7 +70,8 @@ MAX_BATCH = 512  # changes per transaction; bounds the time one commit holds the
 BUSY_TIMEOUT_MS = 5000  # how long a write waits for another connection's lock
 START_TIMEOUT = 30.0  # seconds for the writer process to open the database
 STOP_TIMEOUT = 30.0  # seconds for the writer to commit what it has and exit
-PIPE_BYTES = 1 << 20  # pipe capacity asked for (Linux): the loop never waits on a full pipe
+PIPE_BYTES = 1 << 20  # pipe capacity asked for (Linux): the loop waits on a full pipe
+# only when the writer is this far behind
 
 GRANT, RELEASE, META = "g", "r", "m"  # change kinds in a frame
 
@@ -250,13 +251,11 @@ class LeaseStore:
             self._reading = True
         encoded = [encode_change(c) for changes, _ in batch for c in changes]
         frame = orjson.dumps(encoded)
+        self._in_flight.append((callbacks, len(encoded)))
         try:
             _write_all(writer.stdin.fileno(), len(frame).to_bytes(4, "little") + frame)
         except OSError as exc:
-            _settle(callbacks, StoreError(f"{self.path}: the lease writer is gone ({exc})"))
-            self._break(f"the lease writer is gone ({exc})")
-            return
-        self._in_flight.append((callbacks, len(encoded)))
+            self._break(f"the lease writer is gone ({exc})")  # fails this frame too
 
     def _read_answers(self) -> None:
         """Answers are lines: ``ok N`` or ``err N message``, N frames each, in order."""
