@@ -187,6 +187,30 @@ class ServerProcess:
         self.kill()
 
 
+class LineSocket:
+    """A TCP socket read line by line, for tests that speak the protocol by hand."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def read_line(self) -> bytes | None:
+        """The next line (without newline), or ``None`` when the peer closed."""
+        while b"\n" not in self.buffer:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                return None
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def kill_quietly(proc: subprocess.Popen[Any]) -> None:
     if proc.poll() is None:
         proc.kill()

@@ -79,19 +79,7 @@ def test_bad_options_file_refuses_to_start_with_file_and_line(kit):
     path = kit.root / "bad.opt"
     path.write_text("# ok\nRESERVE many netmap USER carol\n")
     kit.write_license()
-    result = kit.cli(
-        "serve",
-        "--license",
-        str(kit.license),
-        "--state",
-        str(kit.state),
-        "--port",
-        str(kit.port),
-        "--bind",
-        "127.0.0.1",
-        "--options",
-        str(path),
-    )
+    result = kit.cli(*ServerProcess(kit, "--options", str(path)).args)
     assert result.returncode == 78
     assert f"{path}:2:" in result.stderr and "RESERVE" in result.stderr
     assert "Traceback" not in result.stderr

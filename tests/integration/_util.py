@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from netmap_lm import LicenseClient
-from support import Kit, kill_quietly, wait_for
+from support import Kit, LineSocket, kill_quietly, wait_for
 
 HOLDER_START_TIMEOUT = 15.0
 
@@ -127,31 +127,17 @@ class Holders:
 # -- raw protocol ------------------------------------------------------------------
 
 
-class RawConnection:
+class RawConnection(LineSocket):
     """A TCP connection speaking the line protocol by hand."""
 
     def __init__(self, port: int, timeout: float = 5.0) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buffer = b""
+        super().__init__(socket.create_connection(("127.0.0.1", port), timeout=timeout))
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
     def send_json(self, message: Any) -> None:
         self.send(json.dumps(message).encode() + b"\n")
-
-    def read_line(self) -> bytes | None:
-        """The next line (without newline), or ``None`` when the server closed."""
-        while b"\n" not in self.buffer:
-            try:
-                chunk = self.sock.recv(65536)
-            except ConnectionResetError:
-                return None
-            if not chunk:
-                return None
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return line
 
     def read_json(self) -> dict[str, Any] | None:
         line = self.read_line()
@@ -162,9 +148,6 @@ class RawConnection:
         reply = self.read_json()
         assert reply is not None and reply["ok"] is True, reply
         return reply
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 # -- in-thread TCP servers ------------------------------------------------------------

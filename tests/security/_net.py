@@ -21,7 +21,7 @@ from typing import Any
 
 from netmap_lm.protocol import trust
 from netmap_lm.server.admin import read_admin_token
-from support import Kit, free_port
+from support import Kit, LineSocket, free_port
 
 GENUINE = "127.0.0.1"  # the well-behaved client's address in every test
 
@@ -49,12 +49,11 @@ def admin_key(kit: Kit) -> bytes:
     return read_admin_token(kit.state / "admin.token")
 
 
-class RawSession:
+class RawSession(LineSocket):
     """The line protocol by hand, from a chosen source address."""
 
     def __init__(self, port: int, address: str = GENUINE, timeout: float = 5.0) -> None:
-        self.sock = connect_from(address, port, timeout)
-        self.buffer = b""
+        super().__init__(connect_from(address, port, timeout))
         self.nonce = os.urandom(16).hex()
         self._next = 0
 
@@ -64,23 +63,14 @@ class RawSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
-        self.sock.close()
-
     def send(self, message: dict[str, Any]) -> None:
         self.sock.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
 
     def read(self) -> dict[str, Any] | None:
         """The next reply line, or ``None`` when the server closed the connection."""
-        while b"\n" not in self.buffer:
-            try:
-                chunk = self.sock.recv(65536)
-            except ConnectionResetError:
-                return None
-            if not chunk:
-                return None
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
+        line = self.read_line()
+        if line is None:
+            return None
         reply = json.loads(line)
         assert isinstance(reply, dict), line
         return reply
