@@ -1,19 +1,21 @@
 """Batch signing of grants (SPEC §3.4, §6).
 
 An Ed25519 signature costs the server more than everything else a checkout
-does together.  Every grant made during one turn of the event loop is
-therefore signed at once: the server signs the list of their SHA-256
-digests (``trust.batch_payload``), and each reply carries that list and the
-one signature.  A client checks that its own grant's digest is in the list
-and that the list is signed by the server key; each grant still holds the
-client's nonce, so nothing can be replayed.  The replies are only sent after
-the lease store made the grants durable, which is always a later turn, so
-every reply is signed before it leaves.
+does together.  Grants are therefore signed in batches: the server signs
+the list of their SHA-256 digests (``trust.batch_payload``), and each reply
+carries that list and the one signature.  A client checks that its own
+grant's digest is in the list and that the list is signed by the server
+key; each grant still holds the client's nonce, so nothing can be replayed.
+
+A grant's reply leaves only once the lease store has made the grant
+durable, and it is signed right then (:meth:`GrantSigner.seal`), together
+with every other grant waiting: those of the same commit and those made
+since.  One commit answers a dozen grants under load, so a signature serves
+them all, where signing once per turn of the event loop served half as many.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import Any
 
@@ -40,10 +42,14 @@ class GrantSigner:
         self.grants = 0
 
     def add(self, grant: dict[str, Any], reply: dict[str, Any]) -> None:
-        """Queue a reply; it gets ``sig`` and ``batch`` before this loop turn ends."""
+        """Queue a reply; :meth:`seal` gives it ``sig`` and ``batch``."""
         self._pending.append((fast_grant_digest(grant), reply))
-        if len(self._pending) == 1:
-            asyncio.get_running_loop().call_soon(self.sign_pending)
+
+    def seal(self, reply: dict[str, Any]) -> None:
+        """Make sure a queued reply is signed: if it is not yet, sign every
+        reply waiting, this one included."""
+        if "sig" not in reply:
+            self.sign_pending()
 
     def sign_pending(self) -> None:
         pending, self._pending = self._pending, []

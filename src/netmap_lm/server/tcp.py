@@ -343,6 +343,7 @@ class Session(asyncio.Protocol):
                 self._close()
                 return
             if granted is not None:
+                self.server.signer.seal(reply)
                 self.server.granted(granted, self.address)
             self.send(reply)
 
