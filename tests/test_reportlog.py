@@ -75,6 +75,40 @@ def test_remembered_values_format_as_the_first_time(monkeypatch):
     )
 
 
+WORDS = st.one_of(
+    st.sampled_from(["", "netmap", "5.0", "alice", "ws-01", "Jane Doe", "127.0.0.1", "::1"]),
+    st.text(max_size=12),
+    st.text(min_size=reportlog.MAX_VALUE_CHARS - 2, max_size=reportlog.MAX_VALUE_CHARS + 2),
+)
+COUNTS = st.integers(0, 2**40)
+
+
+@given(
+    st.tuples(*[WORDS] * 9),
+    st.tuples(COUNTS, COUNTS, COUNTS, COUNTS, st.one_of(COUNTS, st.none())),
+    st.sampled_from(CHECKIN_REASONS),
+)
+def test_checkout_and_checkin_records_read_as_the_general_form(texts, numbers, reason):
+    """The two records of every grant are built by their own fast functions:
+    they must write exactly what format_record writes for the same fields."""
+    from netmap_lm.engine.seats import Lease
+
+    lease_id, feature, version, user, host, display, project, line, address = texts
+    pid, handle, borrow, in_use, seats = numbers
+    lease = Lease(
+        lease_id, feature, version, user, host, display, pid, project, line, T, b"k" * 32,
+        address=address, borrow_until_ms=borrow, handle=handle,
+    )  # fmt: skip
+    assert reportlog.checkout_record(T, lease, in_use, seats) == format_record(
+        "CHECKOUT", T, reportlog.checkout_fields(lease, in_use, seats)
+    )
+    assert reportlog.checkin_record(T, lease, reason, in_use, pid) == format_record(
+        "CHECKIN", T, reportlog.checkin_fields(lease, reason, in_use, pid)
+    )
+    assert list(reportlog.checkout_fields(lease, in_use, seats)) == list(KINDS["CHECKOUT"])
+    assert list(reportlog.checkin_fields(lease, reason, in_use, pid)) == list(KINDS["CHECKIN"])
+
+
 def test_records_are_on_disk_and_fsynced_after_flush(tmp_path, monkeypatch):
     synced: list[int] = []
     real_fsync = os.fsync

@@ -41,7 +41,7 @@ from netmap_lm.server.budgets import AddressBudgets
 from netmap_lm.server.config import ServerConfig
 from netmap_lm.server.identity import load_identity
 from netmap_lm.server.queue import Waiter, WaitQueue
-from netmap_lm.server.reportlog import ReportLog
+from netmap_lm.server.reportlog import ReportLog, checkin_record, checkout_record
 from netmap_lm.server.signer import GrantSigner
 from netmap_lm.store.sqlite import Change, LeaseStore, Meta, Release, StoreError
 
@@ -263,35 +263,14 @@ class LicenseServer:
 
     def record_checkout(self, lease: Lease) -> None:
         seats = self.engine.seats(lease.feature, self.today())
-        self.record(
-            "CHECKOUT",
-            lease=lease.id,
-            handle=lease.handle,
-            feature=lease.feature,
-            version=lease.version,
-            user=lease.user,
-            host=lease.host,
-            display=lease.display or None,
-            pid=lease.pid,
-            project=lease.project or None,
-            line=lease.line_id,
-            in_use=self.engine.in_use(lease.feature),
-            seats="uncounted" if seats is None else seats,
-            addr=lease.address,
-            borrow_until=lease.borrow_until_ms or None,
-        )
+        in_use = self.engine.in_use(lease.feature)
+        self.report.append(checkout_record(int(self.wall() * 1000), lease, in_use, seats))
 
     def record_checkin(self, lease: Lease, reason: str) -> None:
-        self.record(
-            "CHECKIN",
-            lease=lease.id,
-            feature=lease.feature,
-            user=lease.user,
-            host=lease.host,
-            reason=reason,
-            in_use=self.engine.in_use(lease.feature),
-            held_ms=max(0, int(self.wall() * 1000) - lease.granted_at_ms),
-        )
+        wall_ms = int(self.wall() * 1000)
+        held_ms = max(0, wall_ms - lease.granted_at_ms)
+        in_use = self.engine.in_use(lease.feature)
+        self.report.append(checkin_record(wall_ms, lease, reason, in_use, held_ms))
 
     def _warn_clock(self) -> None:
         self.counters["clock_tampered"] += 1
@@ -442,7 +421,7 @@ class LicenseServer:
             "borrow_until": result.borrow_until_ms,
         }
         reply = messages.ok(request.id, grant=grant, feature_line=line.text)
-        self.signer.add(grant, reply)  # "sig" and "batch" are filled in this loop turn
+        self.signer.add(grant, reply)  # "sig" and "batch" come once it is durable
         return reply, result
 
     def held_lease(self, lease_id: str, token: str, address: str) -> Lease | Denial:

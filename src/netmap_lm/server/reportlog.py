@@ -28,8 +28,12 @@ import re
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from netmap_lm.licensing.lines import _NEEDS_QUOTES, MAX_LINE_CHARS, quote
+
+if TYPE_CHECKING:
+    from netmap_lm.engine.seats import Lease
 
 REPORT_LOG = "report.log"  # file name in the server's state directory
 FILE_MODE = 0o640  # owner writes; a group of administrators may read user names
@@ -80,8 +84,9 @@ _CONTROL = {code: " " for code in [*range(32), *range(127, 160), 0x2028, 0x2029]
 
 _checked_names: set[str] = set()  # kinds and keys already found well-formed
 _last_second: tuple[int, str] = (-1, "")  # busy servers write many records a second
-MAX_PIECES = 4096  # remembered key=value texts (see _piece)
+MAX_PIECES = 4096  # remembered key=value texts (see _piece) and holders (see _holder)
 _pieces: dict[tuple[str, str], str] = {}
+_holders: dict[tuple[str, ...], str] = {}
 
 
 def format_time(when_ms: int) -> str:
@@ -158,6 +163,102 @@ def _piece(key: str, value: object) -> str:
     return piece
 
 
+def _text(key: str, value: str) -> str:
+    """``key=value`` of one text value, as :func:`format_record` writes it."""
+    if value.isascii() and value.isalnum() and len(value) <= MAX_VALUE_CHARS:
+        return f"{key}={value}"
+    return _pieces.get((key, value)) or _piece(key, value)
+
+
+def _holder(*pairs: str) -> str:
+    """``k1=v1 k2=v2 …`` of alternating keys and text values, empty values left
+    out; remembered, since the same users on the same hosts come back all day."""
+    text = _holders.get(pairs)
+    if text is None:
+        text = " ".join(
+            [_text(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2) if pairs[i + 1]]
+        )
+        if len(_holders) >= MAX_PIECES:
+            _holders.clear()
+        _holders[pairs] = text
+    return text
+
+
+# The two records of every checkout and checkin, built without the general
+# loop of format_record (tests/test_reportlog.py holds them to the same text).
+
+
+def checkout_record(when_ms: int, lease: Lease, in_use: int, seats: int | None) -> str:
+    """``format_record("CHECKOUT", …)`` of a grant being made durable."""
+    who = _holder(
+        "feature", lease.feature, "version", lease.version, "user", lease.user,
+        "host", lease.host, "display", lease.display,
+    )  # fmt: skip
+    tail = _holder("project", lease.project, "line", lease.line_id)
+    borrow = f" borrow_until={lease.borrow_until_ms}" if lease.borrow_until_ms else ""
+    stamp = format_time(when_ms)
+    line = (
+        f"{stamp} CHECKOUT {_text('lease', lease.id)} handle={lease.handle} "
+        f"{who} pid={lease.pid} {tail} in_use={in_use} "
+        f"seats={'uncounted' if seats is None else seats} {_text('addr', lease.address)}{borrow}"
+    )
+    if len(line) > MAX_LINE_CHARS + len(stamp) + 1 or not (
+        lease.feature and lease.version and lease.user and lease.host and lease.line_id
+        and lease.address
+    ):  # fmt: skip
+        # Too long, or an empty value (written as ""): the general way.
+        return format_record("CHECKOUT", when_ms, checkout_fields(lease, in_use, seats))
+    return line
+
+
+def checkout_fields(lease: Lease, in_use: int, seats: int | None) -> dict[str, str | int | None]:
+    return {
+        "lease": lease.id,
+        "handle": lease.handle,
+        "feature": lease.feature,
+        "version": lease.version,
+        "user": lease.user,
+        "host": lease.host,
+        "display": lease.display or None,
+        "pid": lease.pid,
+        "project": lease.project or None,
+        "line": lease.line_id,
+        "in_use": in_use,
+        "seats": "uncounted" if seats is None else seats,
+        "addr": lease.address,
+        "borrow_until": lease.borrow_until_ms or None,
+    }
+
+
+def checkin_record(when_ms: int, lease: Lease, reason: str, in_use: int, held_ms: int) -> str:
+    """``format_record("CHECKIN", …)`` of a lease that ended."""
+    who = _holder("feature", lease.feature, "user", lease.user, "host", lease.host)
+    stamp = format_time(when_ms)
+    line = (
+        f"{stamp} CHECKIN {_text('lease', lease.id)} {who} "
+        f"{_text('reason', reason)} in_use={in_use} held_ms={held_ms}"
+    )
+    if len(line) > MAX_LINE_CHARS + len(stamp) + 1 or not (
+        lease.feature and lease.user and lease.host
+    ):
+        return format_record("CHECKIN", when_ms, checkin_fields(lease, reason, in_use, held_ms))
+    return line
+
+
+def checkin_fields(
+    lease: Lease, reason: str, in_use: int, held_ms: int
+) -> dict[str, str | int | None]:
+    return {
+        "lease": lease.id,
+        "feature": lease.feature,
+        "user": lease.user,
+        "host": lease.host,
+        "reason": reason,
+        "in_use": in_use,
+        "held_ms": held_ms,
+    }
+
+
 def _join(kind: str, values: list[tuple[str, str]]) -> str:
     return " ".join([kind, *(f"{key}={quote(text)}" for key, text in values)])
 
@@ -189,12 +290,15 @@ class ReportLog:
         ``kind`` and ``when_ms`` are positional only, so that AUDIT can have a
         ``kind=`` field.
         """
-        line = format_record(kind, when_ms, fields) + "\n"
+        self.append(format_record(kind, when_ms, fields))
+
+    def append(self, line: str) -> None:
+        """Buffer one formatted record (:func:`format_record`, :func:`checkout_record`)."""
         with self._lock:
             if self._closed:
                 self.dropped += 1
                 return
-            self._buffer.append(line)
+            self._buffer.append(line + "\n")
 
     @property
     def pending(self) -> int:
