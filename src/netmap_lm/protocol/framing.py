@@ -32,6 +32,11 @@ class LineBuffer:
         """
         if self.broken:
             raise LineTooLong
+        if not self._pending and data[-1:] == b"\n" and len(data) < self._max_line:
+            # The usual case: whole lines, nothing left over from before.
+            lines = data.split(b"\n")
+            lines.pop()
+            return lines
         self._pending += data
         if b"\n" not in data:
             if len(self._pending) >= self._max_line:

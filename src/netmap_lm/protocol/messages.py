@@ -1,4 +1,8 @@
-"""Every request of the TCP protocol, as a frozen dataclass validated on parse.
+"""Every request of the TCP protocol, as a dataclass validated on parse.
+
+Requests are read, never changed, once parsed.  They are not declared frozen
+only because a frozen dataclass costs a microsecond more to build, and a busy
+server builds tens of thousands a second.
 
 This file is the single list of operations and their fields; docs/protocol.md
 documents the same, and ``tests/test_docs.py`` checks the two agree.
@@ -78,7 +82,7 @@ def _hex(obj: dict[str, Any], key: str, length: int) -> str:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Hello:
     """Opens a session: the server proves its identity over the client's nonce."""
 
@@ -98,7 +102,7 @@ class Hello:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Checkout:
     """Asks for a seat of ``feature`` at ``version`` for one identified process."""
 
@@ -139,7 +143,7 @@ class Checkout:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Checkin:
     """Returns a seat; ``token`` proves the sender holds the lease key."""
 
@@ -153,7 +157,7 @@ class Checkin:
         return cls(rid, _hex(obj, "lease", LEASE_HEX_CHARS), _text(obj, "token"))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Heartbeat:
     """Keeps a lease alive over TCP (the fallback of UDP heartbeats), and
     re-asserts it after a reconnect; ``seq`` raises the UDP replay floor."""
@@ -174,7 +178,7 @@ class Heartbeat:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Status:
     """Usage per feature and its holders (what ``lmstat -a`` shows)."""
 
@@ -192,7 +196,7 @@ def _admin(obj: dict[str, Any]) -> str:
     return _text(obj, "admin", required=False)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Remove:
     """Admin: free a seat, by ``lease`` or by ``feature`` + ``user`` + ``host``."""
 
@@ -215,7 +219,7 @@ class Remove:
         return cls(rid, _admin(obj), lease, feature, user, host)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _AdminOnly:
     """An admin operation whose only field is the credential proof."""
 
@@ -228,21 +232,21 @@ class _AdminOnly:
         return cls(rid, _admin(obj))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Reread(_AdminOnly):
     """Admin: reload the license file; held leases are kept where they still fit."""
 
     op: ClassVar[str] = "reread"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Shutdown(_AdminOnly):
     """Admin: stop the server cleanly; held leases are kept for the next start."""
 
     op: ClassVar[str] = "shutdown"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Audit(_AdminOnly):
     """Admin: the abuse monitor's findings."""
 
