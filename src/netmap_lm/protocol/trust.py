@@ -80,8 +80,8 @@ def grant_digest(grant: dict[str, Any]) -> str:
 
 
 def batch_payload(digests: list[str]) -> bytes:
-    """What the server signs: the digests of every grant it made in one turn of
-    its event loop (one Ed25519 signature serves them all, SPEC §6)."""
+    """What the server signs: the digests of a batch of grants (one Ed25519
+    signature serves them all, SPEC §6; ``server/signer.py`` forms the batches)."""
     return BATCH_CONTEXT + canonical_json({"grants": digests})
 
 
