@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from netmap_lm.encoding import b64u_decode
 from netmap_lm.protocol.messages import encode
 from netmap_lm.protocol.trust import grant_digest
 from netmap_lm.server.signer import fast_grant_digest
@@ -38,3 +39,32 @@ def test_server_lease_token_equals_the_clients(key, lease_id):
 
     lease = Lease(lease_id, "f", "1", "u", "h", "", 0, "", "l", 0, key)
     assert _lease_token(lease) == lease_token(key, lease_id).encode()
+
+
+def test_seal_signs_every_waiting_grant_at_once_and_only_once():
+    """A durable grant's reply is sealed as it leaves: every grant waiting then
+    shares its signature; a grant added later waits for a later seal."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from netmap_lm.protocol.trust import batch_payload
+    from netmap_lm.server.signer import GrantSigner
+
+    key = Ed25519PrivateKey.generate()
+    signer = GrantSigner(key)
+    grants = [{"lease": str(n), "nonce": "ab" * 16} for n in range(3)]
+    replies: list[dict] = [{"grant": g} for g in grants]
+    signer.add(grants[0], replies[0])
+    signer.add(grants[1], replies[1])
+    assert "sig" not in replies[0] and "sig" not in replies[1]
+
+    signer.seal(replies[1])
+    assert replies[0]["sig"] == replies[1]["sig"]
+    assert replies[0]["batch"] == [fast_grant_digest(g) for g in grants[:2]]
+    key.public_key().verify(b64u_decode(replies[0]["sig"]), batch_payload(replies[0]["batch"]))
+
+    signer.add(grants[2], replies[2])
+    signer.seal(replies[0])  # already signed: nothing new is signed
+    assert "sig" not in replies[2] and signer.signatures == 1
+    signer.seal(replies[2])
+    assert replies[2]["batch"] == [fast_grant_digest(grants[2])]
+    assert (signer.signatures, signer.grants) == (2, 3)
