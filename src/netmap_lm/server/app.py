@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import constant_time
@@ -81,9 +82,9 @@ class LicenseServer:
         except (keys.KeyFileError, ValueError) as exc:
             raise StartupError(str(exc)) from None
         self.license, self.server_line, self.engine = self._load_license()
+        self.report = _open_report_log(config.state_dir / REPORT_LOG)
         self.store = LeaseStore(config.state_dir / LEASE_DB)
         self.store.on_broken = self._store_broken
-        self.report = ReportLog(config.state_dir / REPORT_LOG)
         latest = self.store.load_meta(LATEST_TIME)
         self.clock_guard = ClockGuard(int(latest) if latest else None, config.clock_tolerance_ms)
         self.budgets = AddressBudgets(config.limits)
@@ -713,6 +714,16 @@ def _queued(waiter: Waiter) -> dict[str, Any]:
     return messages.ok(
         waiter.request.id, queued=True, position=waiter.position, feature=waiter.request.feature
     )
+
+
+def _open_report_log(path: Path) -> ReportLog:
+    try:
+        return ReportLog(path)
+    except OSError as exc:
+        raise StartupError(
+            f"{path}: cannot open the report log ({exc.strerror or exc}); it must be a file "
+            "the server's user can write in a directory it can write"
+        ) from None
 
 
 def _tls_context(config: ServerConfig) -> Any:

@@ -1,0 +1,54 @@
+"""``netmap-lm serve`` on a state directory it cannot use: one line naming the
+file and what to do, exit 78 (a configuration error), never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from support import Kit, ServerProcess
+
+
+def serve_once(kit: Kit) -> subprocess.CompletedProcess[str]:
+    """Run ``netmap-lm serve`` to completion: it must refuse to start."""
+    return kit.cli(*ServerProcess(kit).args)
+
+
+def assert_one_line_config_error(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert result.returncode == 78, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def test_a_report_log_that_is_a_directory_is_named_with_the_fix(kit: Kit) -> None:
+    kit.write_license()
+    (kit.state / "report.log").mkdir()
+    line = assert_one_line_config_error(serve_once(kit), f"{kit.state / 'report.log'}:")
+    assert "cannot open the report log" in line and "a file the server's user can write" in line
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory")
+def test_a_read_only_state_directory_is_named_with_the_fix(kit: Kit) -> None:
+    kit.write_license()
+    os.chmod(kit.state, 0o500)
+    try:
+        line = assert_one_line_config_error(serve_once(kit), "report.log:", "Permission denied")
+    finally:
+        os.chmod(kit.state, 0o700)
+    assert "cannot open the report log" in line
+
+
+def test_an_admin_credential_that_cannot_be_created_is_named_with_the_fix(kit: Kit) -> None:
+    kit.write_license()
+    token = kit.state / "admin.token"
+    token.unlink()
+    token.symlink_to(kit.root / "unmounted" / "admin.token")  # a dangling link: not writable
+    line = assert_one_line_config_error(serve_once(kit), f"{token}:")
+    assert "cannot create the admin credential" in line
+    assert f"netmap-lm server init --state {kit.state}" in line
