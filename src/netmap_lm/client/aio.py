@@ -16,8 +16,9 @@ from typing import Any
 
 from netmap_lm import PROTOCOL_VERSION, __version__, reasons
 from netmap_lm.client.addresses import format_address
+from netmap_lm.client.session import Refused, SessionError, reply_to
 from netmap_lm.client.sync import ClientSettings, _denied
-from netmap_lm.encoding import b64u_decode, compact_json, parse_json
+from netmap_lm.encoding import b64u_decode, compact_json
 from netmap_lm.protocol import trust
 from netmap_lm.protocol.framing import MAX_LINE_BYTES
 from netmap_lm.reasons import LicenseDenied
@@ -46,13 +47,8 @@ class _AsyncSession:
             line = await self.reader.readline()
             if not line:
                 raise ConnectionError(f"{self.address[0]} closed the connection")
-            try:
-                reply = parse_json(line)
-            except ValueError:
-                raise trust.Untrusted("the server sent something that is not JSON") from None
-            if not isinstance(reply, dict):
-                raise trust.Untrusted("the server sent something that is not a JSON object")
-            if reply.get("id") == rid:
+            reply = reply_to(line, rid)
+            if reply is not None:
                 return reply
 
     def close(self) -> None:
@@ -101,11 +97,16 @@ class AsyncLicenseClient(ClientSettings):
                     hello, session.nonce, self.vendor_key, PROTOCOL_VERSION
                 )
                 session.server_time_ms = hello["time"]
+            except Refused as exc:
+                session.close()
+                raise LicenseDenied(
+                    exc.reason, f"{format_address(address)}: {exc.message}"
+                ) from None
             except trust.Untrusted as exc:
                 session.close()
                 untrusted.append(f"{format_address(address)}: {exc}")
                 continue
-            except (OSError, TimeoutError, ConnectionError) as exc:
+            except (OSError, TimeoutError, SessionError) as exc:
                 session.close()
                 unreachable.append(f"{format_address(address)}: {exc}")
                 continue
@@ -123,7 +124,11 @@ class AsyncLicenseClient(ClientSettings):
                     return session, await asyncio.wait_for(
                         session.request(dict(message)), self.timeout
                     )
-                except (OSError, TimeoutError, ConnectionError):
+                except Refused as exc:
+                    session.close()
+                    self._session = None  # the server closed it; resending would be refused too
+                    raise LicenseDenied(exc.reason, exc.message) from None
+                except (OSError, TimeoutError, SessionError):
                     session.close()
                     self._session = None
                     if attempt == 2:

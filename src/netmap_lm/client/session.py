@@ -34,6 +34,30 @@ class Refused(SessionError):
 REFUSALS = ("NOT_AUTHORIZED", "RATE_LIMITED")  # reasons a server gives as it closes
 
 
+def reply_to(line: bytes, rid: int) -> dict[str, Any] | None:
+    """One line read while waiting for the reply to request ``rid``: that
+    reply, or None for a line to pass over (another request's).
+
+    Shared by both clients.  A refusal (``REFUSALS``) raises :class:`Refused`
+    whatever its id: the server sends it to the hello, to any later request or
+    before any (allow list) and then closes.  Another error without an id
+    means the server gave up on the connection (``SessionError``); a line
+    that is not a JSON object, ``trust.Untrusted``."""
+    try:
+        reply = parse_json(line)
+    except ValueError:
+        raise trust.Untrusted("the server sent something that is not JSON") from None
+    if not isinstance(reply, dict):
+        raise trust.Untrusted("the server sent something that is not a JSON object")
+    if reply.get("ok") is False:
+        if reply.get("reason") in REFUSALS:
+            raise Refused(str(reply["reason"]), str(reply.get("message", "")))
+        if reply.get("id") is None:
+            # e.g. the idle timeout, or the server shutting down
+            raise SessionError(f"server closed the session: {reply.get('message')}")
+    return reply if reply.get("id") == rid else None
+
+
 class TlsSettings:
     """How a client reaches a TLS server: trust a CA file, or pin one certificate.
 
@@ -163,46 +187,35 @@ class Session:
             self._sock.settimeout(self.timeout + wait)
         try:
             while True:
-                reply = self._read_line()
-                if reply.get("id") == rid:
-                    if reply.get("reason") in REFUSALS and reply.get("ok") is False:
-                        return reply  # answered, then closed: the next request reconnects
-                    if reply.get("queued") is True:
-                        if on_interim is not None:
-                            on_interim(reply)
-                        continue
-                    return reply
-                if reply.get("id") is None and reply.get("ok") is False:
-                    if reply.get("reason") in REFUSALS:
-                        self.close()
-                        raise Refused(str(reply["reason"]), str(reply.get("message", "")))
-                    # The server gave up on the connection (e.g. idle timeout).
-                    raise SessionError(f"server closed the session: {reply.get('message')}")
+                reply = reply_to(self._read_line(), rid)
+                if reply is None:
+                    continue
+                if reply.get("queued") is True:
+                    if on_interim is not None:
+                        on_interim(reply)
+                    continue
+                return reply
+        except SessionError:
+            self.close()
+            raise
         except OSError as exc:
             self.close()
             raise SessionError(f"connection to {self.address[0]} broke ({exc})") from None
         finally:
             if wait:
-                self._sock.settimeout(self.timeout)
+                with contextlib.suppress(OSError):  # closed above: the error says why
+                    self._sock.settimeout(self.timeout)
 
-    def _read_line(self) -> dict[str, Any]:
+    def _read_line(self) -> bytes:
         while b"\n" not in self._buffer:
             chunk = self._sock.recv(65536)
             if not chunk:
-                self.close()
                 raise SessionError(f"{self.address[0]} closed the connection")
             self._buffer += chunk
             if len(self._buffer) > MAX_REPLY_BYTES:
-                self.close()
                 raise SessionError("reply too long")
         line, self._buffer = self._buffer.split(b"\n", 1)
-        try:
-            reply = parse_json(line)
-        except ValueError:
-            raise trust.Untrusted("the server sent something that is not JSON") from None
-        if not isinstance(reply, dict):
-            raise trust.Untrusted("the server sent something that is not a JSON object")
-        return reply
+        return line
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -24,7 +24,7 @@ from typing import Any
 from netmap_lm import reasons
 from netmap_lm.client import borrow, identity
 from netmap_lm.client.addresses import format_address, parse_servers
-from netmap_lm.client.session import REFUSALS, Refused, Session, SessionError, TlsSettings
+from netmap_lm.client.session import Refused, Session, SessionError, TlsSettings
 from netmap_lm.encoding import b64u_decode
 from netmap_lm.protocol import trust
 from netmap_lm.reasons import LicenseDenied
@@ -220,10 +220,10 @@ class LicenseClient(ClientSettings):
                 session = self._connect()
                 try:
                     body = message(session) if callable(message) else dict(message)
-                    reply = session.request(body, **options)
-                    if reply.get("reason") in REFUSALS:
-                        self._drop()  # the server closes after a refusal
-                    return session, reply
+                    return session, session.request(body, **options)
+                except Refused as exc:
+                    self._session = None  # the server closed it; resending would be refused too
+                    raise LicenseDenied(exc.reason, exc.message) from None
                 except SessionError:
                     self._session = None
                     if attempt == 2:
