@@ -11,11 +11,10 @@ from typing import Any
 import click
 
 from netmap_lm.cli.client_cmds import _client
-from netmap_lm.cli.errors import CliError, config_error
+from netmap_lm.cli.errors import config_error
 from netmap_lm.cli.main import Context, client_options
 from netmap_lm.cli.output import console as make_console
 from netmap_lm.cli.output import plain
-from netmap_lm.reasons import LicenseDenied
 
 ADMIN_TOKEN_ENV = "NETMAP_LM_ADMIN_TOKEN"
 _PATH = click.Path(path_type=Path)
@@ -62,8 +61,6 @@ def _admin(
     client = _client(ctx)
     try:
         return client.admin(op, _admin_key(admin_token, state), **fields)  # type: ignore[no-any-return]
-    except LicenseDenied as exc:
-        raise CliError(exc.reason, exc.message) from None
     finally:
         client.close()
 

@@ -8,9 +8,8 @@ import time
 import click
 
 from netmap_lm.cli.client_cmds import _client
-from netmap_lm.cli.errors import CliError, config_error
+from netmap_lm.cli.errors import config_error
 from netmap_lm.cli.main import Context, client_options
-from netmap_lm.reasons import LicenseDenied
 
 
 @click.command()
@@ -55,8 +54,6 @@ def borrow(
         if not hours:
             raise config_error("--hours is required to borrow")
         lease = client.borrow(feature, version, hours=hours)
-    except LicenseDenied as exc:
-        raise CliError(exc.reason, exc.message) from None
     finally:
         client.close()
     until = time.strftime("%Y-%m-%d %H:%M", time.localtime(lease.grant["borrow_until"] / 1000))

@@ -18,7 +18,6 @@ from netmap_lm.cli.errors import CliError, config_error
 from netmap_lm.cli.main import Context, client_options
 from netmap_lm.cli.output import console as make_console
 from netmap_lm.cli.output import plain
-from netmap_lm.reasons import LicenseDenied
 
 DEFAULT_WAIT = 3600.0  # seconds a bare --wait queues for
 
@@ -56,8 +55,6 @@ def _client(ctx: Context) -> Any:
         )
     except AddressError as exc:
         raise config_error(f"--server: {exc}") from None
-    except LicenseDenied as exc:
-        raise CliError(exc.reason, exc.message) from None
 
 
 def _grant_view(lease: Any) -> dict[str, Any]:
@@ -102,10 +99,7 @@ def checkout(ctx: Context, feature: str, version: str, hold: float, wait: float)
         else:
             click.echo(f"queued for {feature}: position {position}", err=True)
 
-    try:
-        lease = client.checkout(feature, version, heartbeat=hold > 0, wait=wait, on_queued=queued)
-    except LicenseDenied as exc:
-        raise CliError(exc.reason, exc.message) from None
+    lease = client.checkout(feature, version, heartbeat=hold > 0, wait=wait, on_queued=queued)
     view = _grant_view(lease)
     if ctx.as_json:
         click.echo(json.dumps(view))
@@ -147,10 +141,7 @@ def run(ctx: Context, feature: str, command: tuple[str, ...], version: str) -> i
         if child is not None and child.poll() is None:
             child.send_signal(signal.SIGTERM)
 
-    try:
-        lease = client.checkout(feature, version, on_lost=lost)
-    except LicenseDenied as exc:
-        raise CliError(exc.reason, exc.message) from None
+    lease = client.checkout(feature, version, on_lost=lost)
     if ctx.as_json:
         click.echo(json.dumps(_grant_view(lease)))
     try:
@@ -182,8 +173,6 @@ def status(ctx: Context, feature: str | None, lmstat: bool) -> int:
     client = _client(ctx)
     try:
         report = client.status(feature)
-    except LicenseDenied as exc:
-        raise CliError(exc.reason, exc.message) from None
     finally:
         client.close()
     if lmstat:

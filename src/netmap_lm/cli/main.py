@@ -14,6 +14,7 @@ import click
 
 from netmap_lm import __version__, reasons
 from netmap_lm.cli.errors import CliError
+from netmap_lm.reasons import LicenseDenied
 
 JSON_HELP = "Print machine-readable JSON on stdout."
 
@@ -148,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = cli.main(args=args, prog_name="netmap-lm", standalone_mode=False)
     except CliError as exc:
+        report_error(exc.reason, exc.message, _wants_json(args))
+        return exc.exit_code
+    except LicenseDenied as exc:
+        # A refusal from a server or the client's checks: its reason decides the exit code.
         report_error(exc.reason, exc.message, _wants_json(args))
         return exc.exit_code
     except click.exceptions.Abort:
