@@ -49,7 +49,8 @@ def _parse_one(entry: str) -> tuple[str, int]:
     host = host.strip("[]")
     if not host:
         raise AddressError(f"{entry!r}: no host name")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    # isdigit() alone takes "²" and "١٢" (which int() reads, or raises on)
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise AddressError(f"{entry!r}: port {port_text!r} is not a number from 1 to 65535")
     return host, int(port_text)
 
