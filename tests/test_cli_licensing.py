@@ -235,3 +235,57 @@ def test_server_init_is_idempotent(tmp_path, capsys):
     _, second, _ = run(capsys, "server", "init", "--state", str(tmp_path), "--json")
     assert json.loads(first)["server_key"] == json.loads(second)["server_key"]
     assert not json.loads(second)["created"]
+
+
+def issue_args(key: str, output: str, *extra: str) -> list[str]:
+    return [
+        "license",
+        "issue",
+        "--vendor-key",
+        key,
+        "--feature",
+        "x",
+        "--seats",
+        "1",
+        "--expires",
+        "permanent",
+        *extra,
+        "-o",
+        output,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("output", "extra", "expected"),
+    [
+        ("{root}", ["--append"], "{root}: cannot read license file"),
+        ("{root}/binary.lic", ["--append"], "{root}/binary.lic: not UTF-8 text"),
+        ("{root}/n.lic", ["--server-key", "{spub}", "--server-port", "0"], "'--server-port'"),
+        ("{root}/n.lic", ["--server-key", "{spub}", "--server-port", "99999"], "'--server-port'"),
+        ("{root}/n.lic", ["--server-key", "{spub}", "--server-host", "h" * 9000], "SERVER line"),
+        ("{root}/nodir/n.lic", ["--server-key", "{spub}"], "{root}/nodir/n.lic: cannot write"),
+    ],
+)
+def test_issue_mistakes_are_one_line_and_exit_78(issued, capsys, output, extra, expected):
+    root, _ = issued
+    (root / "binary.lic").write_bytes(b"\xff\xfe SERVER\n")
+    values = {"root": str(root), "spub": str(root / "s/server.pub")}
+    argv = issue_args(str(root / "v/vendor.key"), output, *extra)
+    code, _, err = run(capsys, *(a.format(**values) for a in argv))
+    assert code == 78, err
+    assert expected.format(**values) in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (root / "n.lic").exists()
+
+
+def test_append_with_another_vendor_key_is_refused(issued, tmp_path, capsys):
+    _, lic = issued
+    before = lic.read_bytes()
+    run(capsys, "vendor", "keygen", "--out", str(tmp_path / "other"))
+    code, _, err = run(
+        capsys, *issue_args(str(tmp_path / "other/vendor.key"), str(lic), "--append")
+    )
+    assert code == 78, err
+    assert f"{lic}:2: does not verify" in err and "(and 1 more)" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert lic.read_bytes() == before

@@ -18,7 +18,7 @@ from netmap_lm.cli.output import console as make_console
 from netmap_lm.cli.output import plain
 from netmap_lm.licensing import keys, licensefile
 from netmap_lm.licensing.hostid import host_ids
-from netmap_lm.server.identity import init_state
+from netmap_lm.server.identity import SERVER_PUB_FILE, init_state
 
 _PATH = click.Path(path_type=Path)
 
@@ -74,7 +74,7 @@ def server_init(state: Path, as_json: bool) -> None:
         identity, created = init_state(state)
     except (keys.KeyFileError, OSError) as exc:
         raise config_error(str(exc)) from None
-    pub = state / "server.pub"
+    pub = state / SERVER_PUB_FILE
     _emit(
         as_json,
         {
@@ -114,7 +114,9 @@ def _check_date(text: str | None, option: str) -> str | None:
 @click.option("--vendor-key", "vendor_key", type=_PATH, required=True, help="vendor.key (private).")
 @click.option("--server-key", "server_key", type=_PATH, help="server.pub of the customer's server.")
 @click.option("--server-host", "server_host", help="Server host name (default: this host).")
-@click.option("--server-port", "server_port", type=int, default=1493, show_default=True)
+@click.option(
+    "--server-port", "server_port", type=click.IntRange(1, 65535), default=1493, show_default=True
+)
 @click.option("--server-hostid", "server_hostid", help="Bind the SERVER line to a host id.")
 @click.option("--feature", required=True, help="Feature name.")
 @click.option("--seats", required=True, help="Number of seats, or 'uncounted'.")
@@ -168,7 +170,18 @@ def license_issue(
     if append:
         if not output.exists():
             raise config_error(f"{output}: no such license file to --append to")
-        existing = licensefile.read(output, private.public_key())
+        try:
+            existing = licensefile.read(output, private.public_key())
+        except licensefile.LicenseFileError as exc:
+            raise config_error(str(exc)) from None
+        if existing.problems:
+            # Appending would make a file whose lines come from different vendors.
+            first = existing.problems[0]
+            more = f" (and {len(existing.problems) - 1} more)" if len(existing.problems) > 1 else ""
+            raise config_error(
+                f"{output}:{first.lineno}: does not verify with the key of {vendor_key}{more}; "
+                f"refusing to --append (fix the file first: 'netmap-lm license verify')"
+            )
         if line_id is None:
             line_id = f"{feature}-{len(existing.features) + 1}-{os.urandom(3).hex()}"
     else:
@@ -180,18 +193,21 @@ def license_issue(
             server_public = keys.read_public(server_key)
         except keys.KeyFileError as exc:
             raise config_error(str(exc)) from None
-        lines_out.append(
-            licensefile.sign_line(
-                private,
-                "SERVER",
-                {
-                    "host": server_host or socket.gethostname(),
-                    "port": server_port,
-                    "key": keys.public_text(server_public),
-                    "hostid": server_hostid,
-                },
+        try:
+            lines_out.append(
+                licensefile.sign_line(
+                    private,
+                    "SERVER",
+                    {
+                        "host": server_host or socket.gethostname(),
+                        "port": server_port,
+                        "key": keys.public_text(server_public),
+                        "hostid": server_hostid,
+                    },
+                )
             )
-        )
+        except ValueError as exc:
+            raise config_error(f"cannot issue this SERVER line: {exc}") from None
         line_id = line_id or f"{feature}-1-{os.urandom(3).hex()}"
     try:
         lines_out.append(
@@ -216,16 +232,22 @@ def license_issue(
         )
     except ValueError as exc:
         raise config_error(f"cannot issue this FEATURE line: {exc}") from None
-    if append:
-        text = output.read_text()
-        with output.open("a") as out:
-            if text and not text.endswith("\n"):
-                out.write("\n")
-            out.write("\n".join(lines_out) + "\n")
-    else:
-        output.write_text(
-            f"# netmap_lm license issued {date.today().isoformat()}\n" + "\n".join(lines_out) + "\n"
-        )
+    try:
+        if append:
+            text = output.read_text(encoding="utf-8")
+            with output.open("a", encoding="utf-8") as out:
+                if text and not text.endswith("\n"):
+                    out.write("\n")
+                out.write("\n".join(lines_out) + "\n")
+        else:
+            output.write_text(
+                f"# netmap_lm license issued {date.today().isoformat()}\n"
+                + "\n".join(lines_out)
+                + "\n",
+                encoding="utf-8",
+            )
+    except OSError as exc:
+        raise config_error(f"{output}: cannot write the license file ({exc.strerror})") from None
     click.echo(
         f"{'appended to' if append else 'wrote'} {output}: FEATURE {feature} "
         f"v{version}, {seats} seat(s), id={line_id}"
