@@ -68,14 +68,20 @@ def read_vendor_key(source: Any) -> Any:
             where = text
             try:
                 with open(text, encoding="utf-8") as handle:
-                    text = next(
-                        (ln.strip() for ln in handle if ln.strip() and not ln.startswith("#")), ""
-                    )
+                    text = next((ln for ln in map(str.strip, handle) if ln and ln[0] != "#"), "")
             except (OSError, UnicodeDecodeError) as exc:
                 raise LicenseDenied(reasons.CONFIG_ERROR, f"{where}: cannot read ({exc})") from None
         try:
             raw = b64u_decode(text.strip())
         except ValueError:
+            if where == "vendor key" and not ("=" in text or "+" in text):
+                # Not a file, and neither base64url (it has a dot or a slash)
+                # nor standard base64: the path of a file that is not there.
+                raise LicenseDenied(
+                    reasons.CONFIG_ERROR,
+                    f"{text}: no such file; pass the vendor.pub your vendor gave you "
+                    f"(vendor_key= or {VENDOR_KEY_ENV})",
+                ) from None
             raw = b""
     if len(raw) != 32:
         raise LicenseDenied(
