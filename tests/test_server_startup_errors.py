@@ -4,6 +4,7 @@ file and what to do, exit 78 (a configuration error), never a traceback."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 
 import pytest
@@ -52,3 +53,21 @@ def test_an_admin_credential_that_cannot_be_created_is_named_with_the_fix(kit: K
     line = assert_one_line_config_error(serve_once(kit), f"{token}:")
     assert "cannot create the admin credential" in line
     assert f"netmap-lm server init --state {kit.state}" in line
+
+
+def test_a_lease_database_of_another_shape_is_named_with_the_fix(kit: Kit) -> None:
+    kit.write_license()
+    with sqlite3.connect(kit.state / "leases.db") as db:  # not ours: no feature column
+        db.execute("CREATE TABLE leases (id TEXT PRIMARY KEY, owner TEXT)")
+    db.close()
+    line = assert_one_line_config_error(serve_once(kit), f"{kit.state / 'leases.db'}:")
+    assert "cannot read the lease database" in line and "move it away" in line
+
+
+def test_a_meta_table_of_another_shape_is_named_with_the_fix(kit: Kit) -> None:
+    kit.write_license()
+    with sqlite3.connect(kit.state / "leases.db") as db:
+        db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, other TEXT)")
+    db.close()
+    line = assert_one_line_config_error(serve_once(kit), f"{kit.state / 'leases.db'}:")
+    assert "move it away" in line

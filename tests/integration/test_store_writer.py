@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 from pathlib import Path
 
 from support import Kit, ServerProcess, wait_for
 
-from ._util import Holders, in_use, lease_ids
+from ._util import Holders, in_use, lease_ids, status
 
 
 def _children(pid: int) -> list[int]:
@@ -60,3 +61,27 @@ def test_the_writer_ends_with_a_killed_server(kit: Kit) -> None:
         return Path(f"/proc/{writer}/stat").read_text().split()[2] == "Z"
 
     assert wait_for(gone, 10.0), "the writer outlived its server"
+
+
+def test_a_lease_database_of_the_first_release_is_served_with_its_leases(kit: Kit) -> None:
+    """leases.db from before host ids, addresses, borrows and handles: the
+    server adds the columns and restores the held lease."""
+    kit.write_license()
+    db = sqlite3.connect(kit.state / "leases.db", isolation_level=None)
+    db.executescript(
+        "CREATE TABLE leases (id TEXT PRIMARY KEY, feature TEXT NOT NULL,"
+        " version TEXT NOT NULL, user TEXT NOT NULL, host TEXT NOT NULL,"
+        " display TEXT NOT NULL, pid INTEGER NOT NULL, project TEXT NOT NULL,"
+        " line_id TEXT NOT NULL, granted_at_ms INTEGER NOT NULL, key BLOB NOT NULL);"
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    )
+    held = "0123456789abcdef0123456789abcdef"
+    db.execute(
+        "INSERT INTO leases VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (held, "netmap", "5.0", "olduser", "ws1", ":0", 42, "", "gone-line", 1, b"k" * 32),
+    )
+    db.close()
+    with ServerProcess(kit, lease_timeout=60) as server:
+        assert lease_ids(kit) == {held}, server.log()
+        (lease,) = [x for x in status(kit)["features"][0]["leases"] if x["lease"] == held]
+        assert lease["user"] == "olduser" and lease["handle"] == 1

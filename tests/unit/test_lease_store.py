@@ -194,3 +194,94 @@ def test_serve_says_in_one_line_when_the_writer_cannot_start(
     assert code == 78, err
     assert "leases.db: the lease writer failed: disk on fire" in err
     assert "Traceback" not in err
+
+
+# -- a database of an older release, or of another shape ------------------------------
+
+FIRST_SCHEMA = """
+CREATE TABLE leases (
+    id TEXT PRIMARY KEY,
+    feature TEXT NOT NULL,
+    version TEXT NOT NULL,
+    user TEXT NOT NULL,
+    host TEXT NOT NULL,
+    display TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    project TEXT NOT NULL,
+    line_id TEXT NOT NULL,
+    granted_at_ms INTEGER NOT NULL,
+    key BLOB NOT NULL
+);
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""  # leases.db as the first release wrote it (no hostid, address, borrow_until_ms, handle)
+
+
+def first_release_database(path: Path, *leases: Lease) -> None:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(FIRST_SCHEMA)
+    for x in leases:
+        db.execute(
+            "INSERT INTO leases VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (x.id, x.feature, x.version, x.user, x.host, x.display, x.pid, x.project,
+             x.line_id, x.granted_at_ms, x.key),
+        )  # fmt: skip
+    db.execute("INSERT INTO meta VALUES ('latest_wall_ms', '1700000000000')")
+    db.close()
+
+
+def table_info(path: Path) -> list[tuple]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("PRAGMA table_info(leases)").fetchall()
+    finally:
+        db.close()
+
+
+def test_a_database_of_the_first_release_gets_the_later_columns(tmp_path: Path) -> None:
+    old = lease(1, hostid="", address="", handle=0)
+    first_release_database(tmp_path / "leases.db", old)
+    store = LeaseStore(tmp_path / "leases.db")
+    assert store.load_leases() == [old]  # the later columns read as their defaults
+    assert store.load_meta("latest_wall_ms") == "1700000000000"
+    new = lease(2, hostid="machine:abcd", borrow_until_ms=5)
+    commit_all(store, [[Grant(new)]])  # the writer process opens it too
+    store.close()
+    fresh = LeaseStore(tmp_path / "fresh.db")
+    fresh.close()
+    # The same columns, types, constraints and defaults as a new database.
+    assert table_info(tmp_path / "leases.db") == table_info(tmp_path / "fresh.db")
+    again = LeaseStore(tmp_path / "leases.db")
+    assert again.load_leases() == [old, new]
+    again.close()
+
+
+def test_a_lease_table_of_another_shape_is_a_store_error_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "leases.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE leases (id TEXT PRIMARY KEY, owner TEXT)")
+    db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, other TEXT)")
+    db.close()
+    store = LeaseStore(path)
+    with pytest.raises(StoreError, match=r"leases\.db: cannot read the lease database .*feature"):
+        store.load_leases()
+    with pytest.raises(StoreError, match=r"leases\.db: cannot read the lease database .*value"):
+        store.load_meta("latest_wall_ms")
+    store.close()
+
+
+def test_a_start_up_release_that_fails_is_a_store_error_and_keeps_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "leases.db"
+    store = LeaseStore(path)
+    store.commit_now([Grant(lease(1))])
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TRIGGER keep BEFORE DELETE ON leases BEGIN SELECT RAISE(ABORT, 'kept'); END")
+    db.close()
+    with pytest.raises(StoreError, match=r"leases\.db: cannot write the lease database \(kept\)"):
+        store.commit_now([Grant(lease(2)), Release(lease(1).id)])
+    assert not store._db.in_transaction  # rolled back: the connection is usable
+    assert store.load_leases() == [lease(1)]
+    store.close()

@@ -66,6 +66,15 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Lease columns added after the first release, as SCHEMA declares them.  CREATE
+# TABLE IF NOT EXISTS leaves an older database as it was; open_database adds
+# them (SQLite's ADD COLUMN needs the DEFAULT they have).
+LATER_COLUMNS = {
+    "hostid": "TEXT NOT NULL DEFAULT ''",
+    "address": "TEXT NOT NULL DEFAULT ''",
+    "borrow_until_ms": "INTEGER NOT NULL DEFAULT 0",
+    "handle": "INTEGER NOT NULL DEFAULT 0",
+}
 MAX_BATCH = 512  # changes per transaction; bounds the time one commit holds the lock
 BUSY_TIMEOUT_MS = 5000  # how long a write waits for another connection's lock
 START_TIMEOUT = 30.0  # seconds for the writer process to open the database
@@ -115,7 +124,22 @@ def open_database(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.executescript(SCHEMA)
+    if _missing_columns(db):
+        db.execute("BEGIN IMMEDIATE")  # the writer process may open it at the same time
+        try:
+            for name in _missing_columns(db):
+                db.execute(f"ALTER TABLE leases ADD COLUMN {name} {LATER_COLUMNS[name]}")
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
     return db
+
+
+def _missing_columns(db: sqlite3.Connection) -> list[str]:
+    have = {row[1] for row in db.execute("PRAGMA table_info(leases)")}
+    return [name for name in LATER_COLUMNS if name not in have]
 
 
 class LeaseStore:
@@ -143,11 +167,14 @@ class LeaseStore:
 
     def load_leases(self) -> list[Lease]:
         """Every lease held when the server last stopped (call before start)."""
-        rows = self._db.execute(
-            "SELECT id, feature, version, user, host, display, pid, project, line_id,"
-            " granted_at_ms, key, hostid, address, borrow_until_ms, handle"
-            " FROM leases ORDER BY granted_at_ms"
-        ).fetchall()
+        try:
+            rows = self._db.execute(
+                "SELECT id, feature, version, user, host, display, pid, project, line_id,"
+                " granted_at_ms, key, hostid, address, borrow_until_ms, handle"
+                " FROM leases ORDER BY granted_at_ms"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise self._unreadable(exc) from None
         return [
             Lease(
                 id=r[0],
@@ -170,15 +197,35 @@ class LeaseStore:
         ]
 
     def load_meta(self, name: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._unreadable(exc) from None
         return row[0] if row else None
 
     def commit_now(self, changes: Sequence[Change]) -> None:
         """Apply changes synchronously; only before :meth:`start` (start-up clean-up)."""
         assert self._writer is None, "the writer process owns the writes"
-        self._db.execute("BEGIN IMMEDIATE")
-        apply_changes(self._db, [encode_change(change) for change in changes])
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                apply_changes(self._db, [encode_change(change) for change in changes])
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"{self.path}: cannot write the lease database ({exc}); check the disk "
+                "and that the server's user may write the file and its directory"
+            ) from None
+
+    def _unreadable(self, exc: sqlite3.Error) -> StoreError:
+        return StoreError(
+            f"{self.path}: cannot read the lease database ({exc}); restore the file from a backup, "
+            "or move it away to start with no leases held"
+        )
 
     # -- the writer process ---------------------------------------------------------
 
