@@ -138,6 +138,7 @@ class LicenseServer:
 
         now = self.clock()
         restored = 0
+        dropped: list[Lease] = []
         for lease in self.store.load_leases():
             if self.engine.restore(lease, now=now, today=self.today()):
                 restored += 1
@@ -145,7 +146,10 @@ class LicenseServer:
                 log.warning(
                     "lease %s of %s no longer fits the license; dropped", lease.id, lease.feature
                 )
-                self.store.commit_now([Release(lease.id)])
+                dropped.append(lease)
+        if dropped:  # one transaction (one fsync) for all of them
+            self.store.commit_now([Release(lease.id) for lease in dropped])
+            for lease in dropped:
                 self.record_checkin(lease, "shutdown")
         if self.clock_guard.observe(int(self.wall() * 1000)):
             self._warn_clock()
