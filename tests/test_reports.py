@@ -651,6 +651,15 @@ def test_plot_svg_of_one_feature_for_one_day(month, tmp_path, capsys):
         (("--log", "{log}", "--plot", "usage.pdf"), ".png or .svg"),
         (("--log", "{log}", "--since", "yesterday"), "--since 'yesterday'"),
         (("--log", "{log}", "--since", "2025-02-01", "--until", "2025-01-01"), "is not after"),
+        (("--log", "{log}", "--until", "9999-12-31"), "--until '9999-12-31': give a time from"),
+        (
+            ("--log", "{log}", "--since", "9999-12-31T23:59:59-01:00"),
+            "--since '9999-12-31T23:59:59-01:00': give a time from",
+        ),
+        (
+            ("--log", "{log}", "--since", "0001-01-01T00:00+01:00"),
+            "--since '0001-01-01T00:00+01:00': give a time from",
+        ),
         (
             (
                 "--log",
@@ -667,6 +676,19 @@ def test_report_errors_are_one_line_and_exit_78(tmp_path, capsys, argv, message)
     code, out_text, err = run(capsys, "report", *argv)
     assert code == 78 and out_text == ""
     assert err.count("\n") == 1 and message in err and err.startswith("netmap-lm: CONFIG_ERROR")
+
+
+@pytest.mark.parametrize("fmt", ["text", "csv", "json"])
+def test_the_first_and_last_times_the_report_can_show(tmp_path, capsys, fmt):
+    log = tmp_path / "report.log"
+    log.write_text("2025-01-01T00:00:00.000Z START features=netmap\n")
+    for window in (
+        ("--since", "0001-01-01", "--until", "9999-12-30"),
+        ("--since", "9999-12-31T23:59:59.999Z"),
+        ("--until", "0001-01-01T00:00Z"),
+    ):
+        code, _, err = run(capsys, "report", "--log", str(log), "--format", fmt, *window)
+        assert code == 0, err
 
 
 def test_bad_lines_are_warnings_not_failures(tmp_path, capsys):

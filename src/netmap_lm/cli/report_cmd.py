@@ -18,13 +18,16 @@ from netmap_lm.server.reportlog import REPORT_LOG
 
 _PATH = click.Path(path_type=Path)
 MAX_WARNINGS_SHOWN = 10  # bad lines listed on stderr; the rest are counted
+_FIRST = datetime.min.replace(tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 
 def parse_when(text: str, option: str, *, end_of_day: bool = False) -> int:
     """``YYYY-MM-DD`` or an ISO-8601 time (UTC unless it says otherwise) → Unix ms.
 
     A bare date for ``--until`` means the end of that day, so that
-    ``--since 2025-01-01 --until 2025-01-31`` is all of January.
+    ``--since 2025-01-01 --until 2025-01-31`` is all of January.  The time
+    must be within the years 1 to 9999 in UTC, so that the report can print it.
     """
     try:
         if len(text) == 10:
@@ -36,11 +39,17 @@ def parse_when(text: str, option: str, *, end_of_day: bool = False) -> int:
             moment = datetime.fromisoformat(text)
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
+        if not _FIRST <= moment <= _LAST:
+            raise OverflowError(text)
+        return int(moment.timestamp() * 1000)
     except ValueError:
         raise config_error(
             f"{option} {text!r}: expected YYYY-MM-DD or an ISO time like 2025-03-04T09:00Z"
         ) from None
-    return int(moment.timestamp() * 1000)
+    except OverflowError:  # also the end of 9999-12-31, one day too far
+        raise config_error(
+            f"{option} {text!r}: give a time from 0001-01-01 to 9999-12-31 UTC"
+        ) from None
 
 
 @click.command("report")
