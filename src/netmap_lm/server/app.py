@@ -541,8 +541,7 @@ class LicenseServer:
             outcome=outcome,
             waited_ms=int(self.wall() * 1000) - waiter.since_ms,
         )
-        for behind in self.queue.waiters(request.feature):
-            position = self.queue.waiters(request.feature).index(behind) + 1
+        for position, behind in enumerate(self.queue.waiters(request.feature), 1):
             if position != behind.position:
                 behind.position = position
                 behind.session.send(_queued(behind))
