@@ -871,3 +871,11 @@ def test_arguments(kit: Kit) -> None:
     assert run(kit, LMUTIL, "lmstat", "-x").returncode == 78
     assert run(kit, LMUTIL, "lmstat", "-c", str(kit.root / "none.lic")).returncode == 78
     assert "usage" in run(kit, LMSTAT, "-help").stdout
+
+
+@pytest.mark.parametrize("seconds", ["inf", "nan", "0", "-1", "1e10", "soon"])
+def test_timeout_must_be_seconds_a_socket_can_take(kit: Kit, seconds: str) -> None:
+    done = run(kit, LMSTAT, "-t", seconds, "-c", f"{free_port()}@127.0.0.1")
+    assert done.returncode == 78, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].startswith(f"lmstat: argument -t: {seconds!r}: give the")

@@ -29,6 +29,7 @@ from netmap_lm.client.addresses import DEFAULT_PORT, AddressError, parse_servers
 
 SERVERS_ENV = "NETMAP_LM_SERVERS"
 DEFAULT_TIMEOUT = 5.0
+MAX_TIMEOUT = 3600.0  # seconds: an hour is ample for -t; a socket cannot take 1e10
 ALL = "\0all"  # -f/-i given without a feature: every feature
 _ERRNO = re.compile(r"\[Errno (-?\d+)\] ([^)]*)")
 
@@ -45,6 +46,19 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(reasons.EX_CONFIG, f"{self.prog}: {message}\n")
+
+
+def _seconds(text: str) -> float:
+    """``-t``: seconds above 0, at most ``MAX_TIMEOUT`` (``inf`` would break the socket)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= MAX_TIMEOUT:  # also false for nan
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give the seconds to wait for a server, above 0 and at most {MAX_TIMEOUT:g}"
+        )
+    return value
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -79,7 +93,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="users of the vendor daemon's licenses (as -a)",
     )
     parser.add_argument(
-        "-t", type=float, metavar="SECONDS", default=DEFAULT_TIMEOUT, help="connection timeout"
+        "-t", type=_seconds, metavar="SECONDS", default=DEFAULT_TIMEOUT, help="connection timeout"
     )
     parser.add_argument("-v", action="store_true", help="display the version")
     parser.add_argument("-lm", action="store_true", help="status of the license manager")
