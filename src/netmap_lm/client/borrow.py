@@ -18,7 +18,11 @@ import os
 import time
 from typing import Any
 
+from netmap_lm import reasons
+from netmap_lm.client.addresses import AddressError, parse_servers
+from netmap_lm.encoding import b64u_decode
 from netmap_lm.protocol import trust
+from netmap_lm.reasons import LicenseDenied
 
 BORROW_MODE = 0o600  # the file holds the lease key
 
@@ -55,14 +59,14 @@ def save(feature: str, record: dict[str, Any]) -> str:
 
 
 def load_valid(feature: str, version: str, vendor_key: Any, host_ids: str) -> dict[str, Any] | None:
-    """The saved borrow of ``feature`` if it verifies offline now; else None."""
-    import json
-
-    path = borrow_path(feature)
+    """The saved borrow of ``feature`` if it verifies offline now and its
+    FEATURE line licenses ``version``; else None (a checkout then asks a
+    server), also when the file is damaged."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
+        record = _read(borrow_path(feature))
     except (OSError, ValueError):
+        return None
+    if _damage(record) is not None:
         return None
     try:
         grant = trust.verify_grant_offline(record, vendor_key, int(time.time() * 1000))
@@ -80,15 +84,71 @@ def load_valid(feature: str, version: str, vendor_key: Any, host_ids: str) -> di
 
 
 def load_any(feature: str) -> dict[str, Any] | None:
-    """The saved borrow of ``feature``, valid or not (for an early return)."""
+    """The saved borrow of ``feature``, valid or not (for an early return);
+    None when there is no borrow file.
+
+    A file there that cannot be read or is not a borrow record (damaged, or
+    edited by hand) raises ``LicenseDenied`` with ``CONFIG_ERROR`` naming it:
+    whoever returns a seat believes one is borrowed here, and "nothing
+    borrowed" would hide the file.  It is left in place for them to look at."""
+    path = borrow_path(feature)
+    try:
+        record = _read(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LicenseDenied(reasons.CONFIG_ERROR, f"{path}: cannot read ({exc})") from None
+    except ValueError:
+        record = None  # not JSON
+    damage = _damage(record)
+    if damage is not None:
+        raise LicenseDenied(
+            reasons.CONFIG_ERROR,
+            f"{path}: not a borrow record ({damage}); delete it "
+            "(the server frees the seat when the borrow ends)",
+        )
+    return record
+
+
+def _read(path: str) -> Any:
+    """The JSON in ``path``: ``OSError`` if unreadable, ``ValueError`` if not JSON."""
     import json
 
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _damage(record: Any) -> str | None:
+    """What keeps ``record`` from being a borrow record as :func:`save` writes
+    one, or None.  Only the shape, so that code reading the fields cannot
+    fail; whether it is genuine is ``trust.verify_grant_offline``'s to say."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    grant = record.get("grant")
+    if not isinstance(grant, dict):
+        return "no grant"
+    for key in ("lease", "key", "feature", "version"):
+        if not isinstance(grant.get(key), str):
+            return f"the grant has no {key}"
     try:
-        with open(borrow_path(feature), encoding="utf-8") as handle:
-            record: dict[str, Any] = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return record
+        if len(b64u_decode(grant["key"])) != 32:
+            raise ValueError
+    except ValueError:
+        return "the grant's key is not 32 bytes of base64url"
+    until = grant.get("borrow_until")
+    if not isinstance(until, int) or isinstance(until, bool):
+        return "the grant has no borrow_until"
+    for key in ("sig", "feature_line", "server_line", "server"):
+        if not isinstance(record.get(key), str):
+            return f"no {key}"
+    if not isinstance(record.get("batch"), list):
+        return "no batch"
+    try:
+        if len(parse_servers(record["server"])) != 1:
+            raise AddressError("more than one")
+    except AddressError:
+        return "server is not one server address"
+    return None
 
 
 def remove(feature: str) -> bool:
@@ -100,18 +160,20 @@ def remove(feature: str) -> bool:
 
 
 def list_all() -> list[dict[str, Any]]:
+    """The borrow records saved on this machine, in feature order; a file
+    that is unreadable or not a borrow record is left out (``load_any``
+    names what is wrong with one)."""
     try:
         names = sorted(os.listdir(borrow_dir()))
     except OSError:
         return []
-    import json
-
     found = []
     for name in names:
         if name.endswith(".json"):
             try:
-                with open(os.path.join(borrow_dir(), name), encoding="utf-8") as handle:
-                    found.append(json.load(handle))
+                record = _read(os.path.join(borrow_dir(), name))
             except (OSError, ValueError):
                 continue
+            if _damage(record) is None:
+                found.append(record)
     return found
