@@ -19,7 +19,13 @@ from netmap_lm.reports import build_report, log_files
 from netmap_lm.reports.records import LogReader, RecordSyntaxError, parse_line
 from netmap_lm.reports.render import CSV_COLUMNS
 from netmap_lm.server import reportlog
-from netmap_lm.server.reportlog import CHECKIN_REASONS, KINDS, ReportLog, format_record
+from netmap_lm.server.reportlog import (
+    CHECKIN_REASONS,
+    DEQUEUE_OUTCOMES,
+    KINDS,
+    ReportLog,
+    format_record,
+)
 
 T = 1_741_079_702_123  # 2025-03-04T09:15:02.123Z
 DOC = Path(__file__).resolve().parents[1] / "docs" / "report-log.md"
@@ -324,6 +330,8 @@ def test_the_document_shows_every_kind_with_its_keys():
             assert f"`{key}`" in text or f"{key}=" in text, f"{kind} {key} is not documented"
     for reason in CHECKIN_REASONS:
         assert f"| `{reason}` |" in text
+    for outcome in DEQUEUE_OUTCOMES:  # what the server writes (app.py's _leave takes no other)
+        assert f"| `{outcome}` |" in text, f"DEQUEUE outcome={outcome} is not documented"
     for column in CSV_COLUMNS:
         assert f"`{column}`" in text, f"CSV column {column} is not documented"
 

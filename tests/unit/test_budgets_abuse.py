@@ -54,7 +54,7 @@ def test_forget_idle_addresses():
 def test_denial_burst_is_one_finding_with_a_count():
     monitor = AbuseMonitor()
     new = [
-        monitor.denial(float(i) / 10, "10.1.1.1", "u", "h", "SEATS_EXHAUSTED")
+        monitor.denial(float(i) / 10, "10.1.1.1", "SEATS_EXHAUSTED")
         for i in range(DENIAL_BURST + 5)
     ]
     assert sum(f is not None for f in new) == 1
@@ -65,7 +65,7 @@ def test_denial_burst_is_one_finding_with_a_count():
 def test_denials_spread_out_are_not_a_burst():
     monitor = AbuseMonitor()
     for i in range(DENIAL_BURST * 3):
-        monitor.denial(i * 10.0, "10.1.1.1", "u", "h", "SEATS_EXHAUSTED")
+        monitor.denial(i * 10.0, "10.1.1.1", "SEATS_EXHAUSTED")
     assert monitor.list() == []
 
 

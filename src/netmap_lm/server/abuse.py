@@ -116,7 +116,7 @@ class AbuseMonitor:
 
     # Each returns the finding when one is first recorded (to be logged), else None.
 
-    def denial(self, now: float, address: str, user: str, host: str, reason: str) -> Finding | None:
+    def denial(self, now: float, address: str, reason: str) -> Finding | None:
         return self._event("denial_burst", now, address=address, detail=f"last: {reason}")
 
     def bad_mac(self, now: float, address: str) -> Finding | None:

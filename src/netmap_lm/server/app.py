@@ -42,7 +42,12 @@ from netmap_lm.server.budgets import AddressBudgets
 from netmap_lm.server.config import ServerConfig
 from netmap_lm.server.identity import load_identity
 from netmap_lm.server.queue import Waiter, WaitQueue
-from netmap_lm.server.reportlog import ReportLog, checkin_record, checkout_record
+from netmap_lm.server.reportlog import (
+    DequeueOutcome,
+    ReportLog,
+    checkin_record,
+    checkout_record,
+)
 from netmap_lm.server.signer import GrantSigner
 from netmap_lm.store.sqlite import Change, LeaseStore, Meta, Release, StoreError
 
@@ -389,9 +394,7 @@ class LicenseServer:
                 result.reason,
                 result.message,
             )
-            self.note(
-                self.abuse.denial(self.wall(), address, request.user, request.host, result.reason)
-            )
+            self.note(self.abuse.denial(self.wall(), address, result.reason))
             self.record(
                 "DENIAL",
                 feature=request.feature,
@@ -528,7 +531,7 @@ class LicenseServer:
         )
         session.send(_queued(waiter))
 
-    def _leave(self, waiter: Waiter, outcome: str) -> None:
+    def _leave(self, waiter: Waiter, outcome: DequeueOutcome) -> None:
         self.queue.remove(waiter)
         if waiter.timer is not None:
             waiter.timer.cancel()

@@ -48,6 +48,3 @@ class WaitQueue:
 
     def of_session(self, session: Any) -> list[Waiter]:
         return [w for line in self._by_feature.values() for w in line if w.session is session]
-
-    def __len__(self) -> int:
-        return sum(len(line) for line in self._by_feature.values())

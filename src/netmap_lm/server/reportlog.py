@@ -28,7 +28,7 @@ import re
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 from netmap_lm.licensing.lines import _NEEDS_QUOTES, MAX_LINE_CHARS, quote
 
@@ -73,7 +73,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "LOST": ("count",),
 }
 CHECKIN_REASONS = ("normal", "exit", "removed", "timeout", "linger", "borrow_return", "shutdown")
-DEQUEUE_OUTCOMES = ("granted", "left", "timeout")
+DequeueOutcome = Literal["granted", "left", "timeout", "refused"]  # why a waiter left the queue
+DEQUEUE_OUTCOMES: tuple[DequeueOutcome, ...] = get_args(DequeueOutcome)
 
 _KIND = re.compile(r"[A-Z_]+")
 _KEY = re.compile(r"[a-z_]+")
