@@ -220,10 +220,11 @@ def verify_grant(
 
 
 def verify_grant_offline(
-    saved: dict[str, Any], vendor_key: Ed25519PublicKey, now_ms: int
+    saved: dict[str, Any], vendor_key: Ed25519PublicKey, now_ms: int, *, version: str = "0"
 ) -> dict[str, Any]:
     """Check a saved borrow grant without any server: vendor key → SERVER line
-    → server key → grant signature → FEATURE line, and the borrow period."""
+    → server key → grant signature → FEATURE line, the borrow period, and
+    that the FEATURE line licenses ``version`` (the one asked for now)."""
     grant = saved.get("grant")
     server_line = saved.get("server_line")
     if not (
@@ -238,7 +239,7 @@ def verify_grant_offline(
     if keyword != "SERVER" or not lines.signature_valid(vendor_key, keyword, fields):
         raise Untrusted("the SERVER line of the borrow is not signed by the vendor key")
     _verify_batch(server_key, saved, grant, "borrow grant")
-    verify_feature_line(grant, saved.get("feature_line"), vendor_key)
+    verify_feature_line(grant, saved.get("feature_line"), vendor_key, version)
     if not isinstance(grant["borrow_until"], int) or grant["borrow_until"] <= 0:
         raise Untrusted("the grant is not a borrow")
     if not grant["time"] - 60_000 <= now_ms < grant["borrow_until"]:
@@ -247,9 +248,10 @@ def verify_grant_offline(
 
 
 def verify_feature_line(
-    grant: dict[str, Any], feature_line: Any, vendor_key: Ed25519PublicKey
+    grant: dict[str, Any], feature_line: Any, vendor_key: Ed25519PublicKey, version: str = "0"
 ) -> None:
-    """The vendor-signed FEATURE line a grant draws from, checked against it."""
+    """The vendor-signed FEATURE line a grant draws from, checked against it
+    (and, for a borrow used again, against the ``version`` asked for then)."""
     if not isinstance(feature_line, str):
         raise Untrusted("grant lacks its FEATURE line")
     try:
@@ -260,8 +262,11 @@ def verify_feature_line(
         raise Untrusted("the FEATURE line is not signed by the vendor key")
     if fields.get("name") != grant["feature"] or fields.get("id") != grant["line"]:
         raise Untrusted("the FEATURE line is not the one the grant draws from")
-    if _version_key(fields.get("version", "")) < _version_key(grant["version"]):
+    licensed = _version_key(fields.get("version", ""))
+    if licensed < _version_key(grant["version"]):
         raise Untrusted("the FEATURE line does not license the granted version")
+    if licensed < _version_key(version):
+        raise Untrusted(f"the FEATURE line does not license version {version}")
     try:
         day = time.strftime("%Y-%m-%d", time.gmtime(grant["time"] / 1000))
     except (OverflowError, OSError, ValueError, TypeError):
