@@ -66,23 +66,37 @@ class TlsSettings:
     """
 
     def __init__(self, ca_file: str | None = None, pin_sha256: str | None = None) -> None:
+        import ssl  # only when TLS is used (see netmap_lm.client)
+
         if not ca_file and not pin_sha256:
             raise ValueError("TLS needs a CA file or a certificate pin (SHA-256 hex)")
         self.ca_file = ca_file
         self.pin = pin_sha256.lower().replace(":", "") if pin_sha256 else None
+        # Made here, once: a CA file that cannot be used is the user's mistake,
+        # to be named now rather than found at every connect as an unreachable server.
+        if ca_file:
+            try:
+                self._context = ssl.create_default_context(cafile=ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                from netmap_lm import reasons
+                from netmap_lm.reasons import LicenseDenied
+
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                raise LicenseDenied(
+                    reasons.CONFIG_ERROR, f"{ca_file}: cannot read the CA file ({why})"
+                ) from None
+        else:
+            self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            self._context.check_hostname = False
+            self._context.verify_mode = ssl.CERT_NONE  # the pin is the check
+        self._context.minimum_version = ssl.TLSVersion.TLSv1_2
 
     def wrap(self, address: tuple[str, int], timeout: float) -> Any:
         import hashlib
         import socket
         import ssl
 
-        if self.ca_file:
-            context = ssl.create_default_context(cafile=self.ca_file)
-        else:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE  # the pin below is the check
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context = self._context
         try:
             raw = socket.create_connection(address, timeout=timeout)
         except OSError as exc:
