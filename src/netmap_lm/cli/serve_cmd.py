@@ -23,8 +23,10 @@ from netmap_lm.server.config import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_LEASE_TIMEOUT,
     HANDSHAKE_TIMEOUT,
+    HOUR_MS,
     IDLE_TIMEOUT,
     ServerConfig,
+    clock_tolerance_ms,
 )
 
 _PATH = click.Path(path_type=Path)
@@ -124,7 +126,7 @@ Stop with Ctrl-C; held leases are kept for the next start.
 @click.option(
     "--clock-tolerance",
     type=float,
-    default=DEFAULT_TOLERANCE_MS / 3_600_000,
+    default=DEFAULT_TOLERANCE_MS / HOUR_MS,
     show_default=True,
     help="Hours the clock may go back before CLOCK_TAMPERED.",
 )
@@ -174,31 +176,31 @@ def serve(
         click.echo(NEXT_STEPS.format(port=port, license=license_path, vendor=demo_vendor))
     if license_path is None or state is None:
         raise config_error("serve needs --license FILE and --state DIR (or --demo)")
-    config = ServerConfig(
-        license_path=license_path,
-        state_dir=state,
-        vendor_key_path=vendor_key_path(vendor_key),
-        port=port,
-        bind=bind or "0.0.0.0",
-        heartbeat_interval=heartbeat_interval,
-        lease_timeout=lease_timeout,
-        udp=not no_udp,
-        options_path=options_path,
-        allow=allow,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        admin_loopback=admin_loopback,
-        handshake_timeout=handshake_timeout,
-        idle_timeout=idle_timeout,
-        limits=Limits(
-            max_connections=max_connections,
-            max_per_address=max_connections_per_address,
-            requests_per_second=rate_limit,
-            request_burst=rate_limit * BURST_SECONDS,
-        ),
-        clock_tolerance_ms=int(clock_tolerance * 3_600_000),
-    )
     try:
+        config = ServerConfig(
+            license_path=license_path,
+            state_dir=state,
+            vendor_key_path=vendor_key_path(vendor_key),
+            port=port,
+            bind=bind or "0.0.0.0",
+            heartbeat_interval=heartbeat_interval,
+            lease_timeout=lease_timeout,
+            udp=not no_udp,
+            options_path=options_path,
+            allow=allow,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            admin_loopback=admin_loopback,
+            handshake_timeout=handshake_timeout,
+            idle_timeout=idle_timeout,
+            limits=Limits(
+                max_connections=max_connections,
+                max_per_address=max_connections_per_address,
+                requests_per_second=rate_limit,
+                request_burst=rate_limit * BURST_SECONDS,
+            ),
+            clock_tolerance_ms=clock_tolerance_ms(clock_tolerance),
+        )
         config.check()
     except ValueError as exc:
         raise config_error(str(exc)) from None
