@@ -26,8 +26,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import constant_time
-
 from netmap_lm import PROTOCOL_VERSION, __version__, reasons
 from netmap_lm.encoding import b64u_encode
 from netmap_lm.engine.clockguard import ClockGuard
@@ -43,6 +41,7 @@ from netmap_lm.server.config import ServerConfig
 from netmap_lm.server.identity import load_identity
 from netmap_lm.server.queue import Waiter, WaitQueue
 from netmap_lm.server.reportlog import (
+    REPORT_LOG,
     DequeueOutcome,
     ReportLog,
     checkin_record,
@@ -54,7 +53,6 @@ from netmap_lm.store.sqlite import Change, LeaseStore, Meta, Release, StoreError
 log = logging.getLogger("netmap_lm.server")
 
 LEASE_DB = "leases.db"
-REPORT_LOG = "report.log"
 REPORT_FLUSH_EVERY = 1.0  # seconds between fsyncs of the report log
 LATEST_TIME = "latest_wall_ms"  # meta row for the clock guard
 LATEST_TIME_EVERY = 60.0  # seconds between saves of the latest wall time
@@ -422,7 +420,7 @@ class LicenseServer:
             "time": result.granted_at_ms,
             "nonce": nonce,
             "heartbeat_interval": _whole(self.config.heartbeat_interval),
-            "lease_timeout": _whole(self.engine.lease_timeout_for(result.feature, result.line_id)),
+            "lease_timeout": self.lease_timeout(result),
             "grace": line.grace_minutes,
             "key": b64u_encode(result.key),
             "hostid": request.hostid,
@@ -431,6 +429,10 @@ class LicenseServer:
         reply = messages.ok(request.id, grant=grant, feature_line=line.text)
         self.signer.add(grant, reply)  # "sig" and "batch" come once it is durable
         return reply, result
+
+    def lease_timeout(self, lease: Lease) -> int:
+        """The timeout of a lease's line, as grants and heartbeat answers carry it."""
+        return _whole(self.engine.lease_timeout_for(lease.feature, lease.line_id))
 
     def held_lease(self, lease_id: str, token: str, address: str) -> Lease | Denial:
         """The lease, if the token proves its key; else LEASE_UNKNOWN (no oracle)."""
@@ -604,7 +606,7 @@ class LicenseServer:
         if self.config.admin_loopback and is_loopback(address):
             return True
         expected = trust.admin_proof(self.admin_key, nonce)
-        return bool(request.admin) and constant_time.bytes_eq(
+        return bool(request.admin) and hmac.compare_digest(
             expected.encode(), request.admin.encode()
         )
 

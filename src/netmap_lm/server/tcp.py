@@ -286,8 +286,9 @@ class Session(asyncio.Protocol):
             server.engine.heartbeat(held.id, now=server.clock())
             held.seq = max(held.seq, request.seq)
             held.udp_ready = True
-            timeout = server.engine.lease_timeout_for(held.feature, held.line_id)
-            self.send(messages.ok(request.id, lease=held.id, lease_timeout=max(1, round(timeout))))
+            self.send(
+                messages.ok(request.id, lease=held.id, lease_timeout=server.lease_timeout(held))
+            )
         elif isinstance(request, messages.Status):
             self.send(server.status(request))
         else:
