@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,7 +21,12 @@ class ServerIdentity:
     private_key: Ed25519PrivateKey
     public_text: str  # base64url, as in the SERVER line's key=
     fingerprint: str
-    host_id: str
+
+    @cached_property
+    def host_id(self) -> str:
+        """This machine's primary host id, for ``server init`` to print; read
+        when asked (machine-id, network interfaces), not at every server start."""
+        return primary_host_id()
 
 
 def init_state(state: Path) -> tuple[ServerIdentity, bool]:
@@ -46,5 +52,4 @@ def load_identity(state: Path) -> ServerIdentity:
         private_key=private,
         public_text=keys.public_text(public),
         fingerprint=keys.fingerprint(public),
-        host_id=primary_host_id(),
     )
