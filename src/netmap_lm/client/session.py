@@ -157,9 +157,7 @@ class Session:
                 raise trust.Untrusted(
                     f"hello refused: {hello.get('reason')} {hello.get('message')}"
                 )
-            self.server_key, self.server_fields = trust.verify_hello(
-                hello, self.nonce, vendor_key, PROTOCOL_VERSION
-            )
+            self.server_key, _ = trust.verify_hello(hello, self.nonce, vendor_key, PROTOCOL_VERSION)
         except BaseException:
             self.close()
             raise

@@ -33,7 +33,6 @@ class ServerConnection:
         self._buffer = LineBuffer(max_line)
         self.nonce: str | None = None
         self.closed = False
-        self.violations = 0
 
     def receive(self, data: bytes) -> list[Event]:
         if self.closed:
@@ -42,7 +41,6 @@ class ServerConnection:
             lines = self._buffer.feed(data)
         except LineTooLong:
             self.closed = True
-            self.violations += 1
             return [
                 Reply(
                     messages.protocol_error(
@@ -66,14 +64,11 @@ class ServerConnection:
         try:
             request = messages.parse_request(line)
         except messages.ProtocolViolation as exc:
-            self.violations += 1
             return Reply(messages.protocol_error(exc.request_id, exc.message))
         if isinstance(request, messages.Hello):
             if self.nonce is not None:
-                self.violations += 1
                 return Reply(messages.protocol_error(request.id, "hello was already sent"))
             if request.protocol != PROTOCOL_VERSION:
-                self.violations += 1
                 return Reply(
                     messages.protocol_error(
                         request.id,
@@ -84,6 +79,5 @@ class ServerConnection:
                 )
             self.nonce = request.nonce
         elif self.nonce is None:
-            self.violations += 1
             return Reply(messages.protocol_error(request.id, "send hello first"))
         return request

@@ -258,7 +258,6 @@ AdminRequest = Remove | Reread | Shutdown | Audit
 REQUEST_TYPES: dict[str, Any] = {
     t.op: t for t in (Hello, Checkout, Checkin, Heartbeat, Status, Remove, Reread, Shutdown, Audit)
 }
-ADMIN_TYPES = (Remove, Reread, Shutdown, Audit)
 
 
 def _no_constant(name: str) -> Any:
