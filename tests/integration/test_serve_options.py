@@ -53,3 +53,14 @@ def test_serve_accepts_the_edges_of_each_range(kit: Kit) -> None:
     edges = ("--clock-tolerance", "0", "--rate-limit", "0", "--max-connections", "1")
     with ServerProcess(kit, *edges) as server:
         assert server.proc is not None and server.proc.poll() is None
+
+
+def test_serve_refuses_an_options_number_in_other_digits_naming_file_and_line(kit: Kit) -> None:
+    kit.write_license()
+    path = kit.root / "site.opt"
+    path.write_text("# two seconds, in superscript\nTIMEOUTALL \u00b2\n", encoding="utf-8")
+    result = kit.cli(*ServerProcess(kit, "--options", str(path)).args, timeout=START_OR_REFUSE)
+    assert result.returncode == 78, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert f"{path}:2: TIMEOUTALL seconds" in line

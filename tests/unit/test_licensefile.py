@@ -79,6 +79,8 @@ def test_bad_lines_say_what_is_wrong(text, expected):
     ("extra", "expected"),
     [
         ({"seats": "many"}, "seats='many' must be a whole number"),
+        ({"seats": "\u00b2"}, "seats='\u00b2' must be a whole number"),
+        ({"seats": "1" * 5000}, "must be a whole number from 1 to 10000000"),
         ({"version": "five"}, "dotted numbers"),
         ({"expires": "next year"}, "YYYY-MM-DD"),
         ({"type": "site"}, "type='site'"),

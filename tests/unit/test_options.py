@@ -234,6 +234,34 @@ def test_read_options_names_the_file(tmp_path: Path):
     assert read_options(path).rules[0].count == 2
 
 
+@pytest.mark.parametrize(
+    "number",
+    [
+        "\u00b2",  # superscript two: str.isdigit() says yes, int() refuses it
+        "\u0663\u0660",  # Arabic-Indic 30: int() would read it, the file format does not
+        "\uff11\uff10",  # full-width 10
+        "1" * 5000,  # more digits than int() reads
+    ],
+)
+@pytest.mark.parametrize(
+    "rule", ["TIMEOUTALL {}", "TIMEOUT netmap {}", "LINGER netmap {}", "MAX {} netmap USER bob"]
+)
+def test_a_number_not_in_ascii_digits_is_an_options_error_not_a_crash(
+    tmp_path: Path, rule: str, number: str
+):
+    path = tmp_path / "site.opt"
+    path.write_text("# counts and seconds\n" + rule.format(number) + "\n", encoding="utf-8")
+    with pytest.raises(OptionsError) as info:
+        read_options(path)
+    assert str(info.value).startswith(f"{path}:2: "), info.value
+    assert "must be a whole number from" in str(info.value)
+
+
+def test_leading_zeros_still_read_as_the_number():
+    assert opts("TIMEOUTALL 0060\n").settings[0].value == 60
+    assert opts("MAX " + "0" * 5000 + "2 netmap USER bob\n").rules[0].count == 2
+
+
 def test_unknown_features_are_warnings_not_errors():
     e = engine(
         options="""

@@ -224,11 +224,24 @@ def _check_keys(keyword: str, fields: dict[str, str], allowed: dict[str, bool]) 
         raise ValueError(f"{keyword} line lacks " + ", ".join(f"{k}=" for k in missing))
 
 
+def whole_number(text: str, low: int, high: int) -> int | None:
+    """``text`` as a number from ``low`` to ``high``, or ``None``.
+
+    ASCII digits only: ``str.isdigit`` also passes '²', which ``int`` refuses.
+    Leading zeros are dropped before ``int``, and a number with more digits
+    than ``high`` is out of range unread: ``int`` refuses over 4,300 digits."""
+    digits = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(high)):
+        return None
+    value = int(digits)
+    return value if low <= value <= high else None
+
+
 def _int(fields: dict[str, str], key: str, low: int, high: int) -> int:
-    text = fields[key]
-    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-        raise ValueError(f"{key}={text!r} must be a whole number from {low} to {high}")
-    return int(text)
+    value = whole_number(fields[key], low, high)
+    if value is None:
+        raise ValueError(f"{key}={fields[key]!r} must be a whole number from {low} to {high}")
+    return value
 
 
 def _server(fields: dict[str, str], text: str, lineno: int) -> ServerLine:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netmap_lm.licensing.licensefile import FeatureLine, parse_date, parse_version
+from netmap_lm.licensing.licensefile import FeatureLine, parse_date, parse_version, whole_number
 
 MAX_OPTIONS_BYTES = 4 * 1024 * 1024  # bytes; FlexLM sites have a few thousand lines at most
 MAX_COUNT = 10_000_000  # seats in a RESERVE or MAX; the largest seat count a license may hold
@@ -411,11 +411,12 @@ class _Parser:
         self.settings.append(Setting(keyword.removesuffix("ALL"), feature, value, self.lineno))
 
     def number(self, text: str, keyword: str, what: str, low: int, high: int, syntax: str) -> int:
-        if not text.isdigit() or not low <= int(text) <= high:
+        value = whole_number(text, low, high)
+        if value is None:
             raise self.fail(
                 f"{keyword} {what} {text!r} must be a whole number from {low} to {high}: {syntax}"
             )
-        return int(text)
+        return value
 
     def feature_spec(self, text: str, keyword: str) -> FeatureSpec:
         syntax = _SYNTAX[keyword]
