@@ -72,3 +72,28 @@ def test_refusals_keep_their_reason_and_exit_code(hermetic, capsys):
         assert code == 77 and one_line(err).startswith("netmap-lm: NOT_AUTHORIZED: "), err
         code, _, err = run(capsys, "reread", *where)
         assert code == 77 and one_line(err).startswith("netmap-lm: ADMIN_REQUIRED: "), err
+
+
+# -- which vendor key: --vendor-key, else NETMAP_LM_VENDOR_KEY, else the demo key ----------
+
+
+def test_probe_finds_the_vendor_key_as_every_command(hermetic, capsys, monkeypatch):
+    kit = hermetic
+    target = f"127.0.0.1:{free_port()}"
+    code, _, err = run(capsys, "probe", target, "--timeout", "1")
+    assert code == 69 and "warning" not in err  # no key anywhere: probe does without
+    demo = kit.root / "xdg/netmap-lm/demo/vendor.pub"
+    demo.parent.mkdir(parents=True)
+    demo.write_text("not a key\n")
+    code, _, err = run(capsys, "probe", target, "--timeout", "1")
+    warning, error = err.strip().splitlines()
+    assert code == 78 and f"using the demo vendor key {demo}" in warning
+    assert error.startswith("netmap-lm: CONFIG_ERROR: ") and str(demo) in error
+    env_key = kit.root / "env.pub"
+    env_key.write_text("not a key either\n")
+    monkeypatch.setenv("NETMAP_LM_VENDOR_KEY", str(env_key))
+    code, _, err = run(capsys, "probe", target, "--timeout", "1")
+    assert code == 78 and str(env_key) in one_line(err)
+    flag = ["--vendor-key", str(kit.vendor_pub)]
+    code, _, err = run(capsys, "probe", target, "--timeout", "1", *flag)
+    assert code == 69 and err == "", err

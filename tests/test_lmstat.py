@@ -879,3 +879,26 @@ def test_timeout_must_be_seconds_a_socket_can_take(kit: Kit, seconds: str) -> No
     assert done.returncode == 78, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines()[-1].startswith(f"lmstat: argument -t: {seconds!r}: give the")
+
+
+def test_lmstat_loads_no_netmap_lm_command(busy: Kit) -> None:
+    """lmstat runs at every monitoring poll: it finds the vendor key without
+    loading click and every ``netmap-lm`` command (about 90 ms a run)."""
+    script = (
+        "import sys\n"
+        "from netmap_lm.cli import lmstat\n"
+        "code = lmstat.main(sys.argv[1:], 'lmstat')\n"
+        "loaded = [m for m in ('click', 'netmap_lm.cli.main') if m in sys.modules]\n"
+        "print('loaded:', loaded, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "-a", "-c", busy.servers],
+        env=busy.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "bob" in done.stdout
+    assert done.stderr.splitlines()[-1] == "loaded: []"

@@ -3,44 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
 
 from netmap_lm import reasons
 from netmap_lm.cli.errors import CliError, config_error
+from netmap_lm.cli.keypath import vendor_key_path
 from netmap_lm.cli.main import Context, client_options
 from netmap_lm.cli.output import console as make_console
 from netmap_lm.cli.output import plain
 
 DEFAULT_WAIT = 3600.0  # seconds a bare --wait queues for
-
-
-def vendor_key_path(given: str | None) -> Path:
-    """``--vendor-key``, else ``NETMAP_LM_VENDOR_KEY``, else the demo key (with a warning)."""
-    from netmap_lm.cli.demo import demo_vendor_pub
-
-    if given:
-        return Path(given)
-    env = os.environ.get("NETMAP_LM_VENDOR_KEY")
-    if env:
-        return Path(env)
-    demo = demo_vendor_pub()
-    if demo.exists():
-        click.echo(
-            f"netmap-lm: warning: no --vendor-key given; using the demo vendor key {demo}", err=True
-        )
-        return demo
-    raise config_error(
-        "no vendor key: pass --vendor-key vendor.pub or set NETMAP_LM_VENDOR_KEY "
-        "(or start 'netmap-lm serve --demo' once for the demo key)"
-    )
 
 
 def _client(ctx: Context) -> Any:

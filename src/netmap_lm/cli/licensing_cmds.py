@@ -13,6 +13,7 @@ import click
 
 from netmap_lm import reasons
 from netmap_lm.cli.errors import CliError, config_error
+from netmap_lm.cli.keypath import vendor_key_path
 from netmap_lm.cli.main import JSON_HELP
 from netmap_lm.cli.output import console as make_console
 from netmap_lm.cli.output import plain
@@ -255,8 +256,6 @@ def license_issue(
 
 
 def _vendor_public(path: str | None) -> Any:
-    from netmap_lm.cli.client_cmds import vendor_key_path
-
     try:
         return keys.read_public(vendor_key_path(path))
     except keys.KeyFileError as exc:

@@ -183,9 +183,8 @@ def resolve(spec: str | None) -> tuple[list[tuple[str, int]], str | None]:
 
 def _vendor_key(given: str | None) -> str:
     """``--vendor-key``, else ``NETMAP_LM_VENDOR_KEY``, else the demo key: as ``netmap-lm``."""
-    import netmap_lm.cli.main  # noqa: F401  (loads client_cmds without an import cycle)
-    from netmap_lm.cli.client_cmds import vendor_key_path
     from netmap_lm.cli.errors import CliError
+    from netmap_lm.cli.keypath import vendor_key_path
 
     try:
         return str(vendor_key_path(given))

@@ -9,13 +9,13 @@ known); 69 nothing listening; 76 something that is not netmap_lm
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import click
 
 from netmap_lm import reasons
 from netmap_lm.cli.errors import config_error
+from netmap_lm.cli.keypath import vendor_key_path
 from netmap_lm.cli.main import JSON_HELP
 
 
@@ -49,14 +49,10 @@ def probe(target: str, vendor_key: str | None, timeout: float, as_json: bool) ->
     except (AddressError, ValueError):
         raise config_error(f"{target!r}: expected HOST[:PORT] or PORT@HOST") from None
     key: Any = None
-    source = vendor_key or os.environ.get("NETMAP_LM_VENDOR_KEY")
-    if source is None:
-        from netmap_lm.cli.demo import demo_vendor_pub
-
-        source = str(demo_vendor_pub()) if demo_vendor_pub().exists() else None
+    source = vendor_key_path(vendor_key, required=False)
     if source is not None:
         try:
-            key = load_vendor_key(source)
+            key = load_vendor_key(str(source))
         except reasons.LicenseDenied as exc:
             raise config_error(exc.message) from None
     report = run_probe(host, port, key, timeout)
