@@ -30,7 +30,11 @@ PERMANENT = "permanent"
 LICENSE_TYPES = ("floating", "nodelocked", "named")
 DUP_GROUPINGS = ("none", "user", "host", "user_host")
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+FEATURE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")  # options files name them too
+MAX_SEATS = 10_000_000  # seats= of one line (and an options RESERVE or MAX): beyond any site
+MAX_BORROW_HOURS = 8760  # borrow= (and the options MAX_BORROW_HOURS): a year
+MAX_GRACE_MINUTES = 525_600  # grace=: a year
+MAX_LINGER_SECONDS = 86400  # linger= (and the options LINGER): a day
 _VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -262,10 +266,10 @@ def _server(fields: dict[str, str], text: str, lineno: int) -> ServerLine:
 
 
 def _feature(fields: dict[str, str], text: str, lineno: int) -> FeatureLine:
-    if not _NAME.fullmatch(fields["name"]):
+    if not FEATURE_NAME.fullmatch(fields["name"]):
         raise ValueError(f"name={fields['name']!r}: letters, digits, '_', '.', '-' only")
     parse_version(fields["version"])
-    seats = None if fields["seats"] == "uncounted" else _int(fields, "seats", 1, 10_000_000)
+    seats = None if fields["seats"] == "uncounted" else _int(fields, "seats", 1, MAX_SEATS)
     kind = fields.get("type", "floating")
     if kind not in LICENSE_TYPES:
         raise ValueError(f"type={kind!r}; expected one of " + ", ".join(LICENSE_TYPES))
@@ -292,9 +296,9 @@ def _feature(fields: dict[str, str], text: str, lineno: int) -> FeatureLine:
         lineno=lineno,
         hostid=fields.get("hostid"),
         users=tuple(u for u in fields.get("users", "").split(",") if u),
-        borrow_hours=_int(fields, "borrow", 0, 8760) if "borrow" in fields else 0,
-        grace_minutes=_int(fields, "grace", 0, 525600) if "grace" in fields else 0,
-        linger_seconds=_int(fields, "linger", 0, 86400) if "linger" in fields else 0,
+        borrow_hours=_int(fields, "borrow", 0, MAX_BORROW_HOURS) if "borrow" in fields else 0,
+        grace_minutes=_int(fields, "grace", 0, MAX_GRACE_MINUTES) if "grace" in fields else 0,
+        linger_seconds=_int(fields, "linger", 0, MAX_LINGER_SECONDS) if "linger" in fields else 0,
         dup=dup,
         customer=fields.get("customer"),
         notice=fields.get("notice"),

@@ -28,13 +28,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netmap_lm.licensing.licensefile import FeatureLine, parse_date, parse_version, whole_number
+from netmap_lm.licensing.licensefile import (
+    FEATURE_NAME,
+    MAX_BORROW_HOURS,
+    MAX_LINGER_SECONDS,
+    MAX_SEATS,
+    FeatureLine,
+    parse_date,
+    parse_version,
+    whole_number,
+)
 
 MAX_OPTIONS_BYTES = 4 * 1024 * 1024  # bytes; FlexLM sites have a few thousand lines at most
-MAX_COUNT = 10_000_000  # seats in a RESERVE or MAX; the largest seat count a license may hold
 MAX_TIMEOUT_SECONDS = 366 * 86400  # a year: any longer and leases effectively never time out
-MAX_LINGER_SECONDS = 86400  # a day, as for the license's own linger=
-MAX_BORROW_HOURS = 8760  # a year, as for the license's own borrow=
 
 # Rules about people and seats (they take a type and a name).
 IDENTITY_KEYWORDS = ("EXCLUDE", "EXCLUDEALL", "INCLUDE", "INCLUDEALL", "MAX", "RESERVE")
@@ -75,7 +81,6 @@ _FLEXLM_ONLY = frozenset(
     }
 )
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")  # a feature name, as in a license
 _GROUP_NAME = re.compile(r"^[^\s\"#]{1,128}$")
 _OCTET_PATTERN = re.compile(r"^(\*|\d{1,3})$")
 _HOST = re.compile(r"^[A-Za-z0-9_.:*%\-]{1,253}$")  # a host name, an address, '*' wildcards
@@ -350,7 +355,7 @@ class _Parser:
             if not args:
                 raise self.fail(f"{keyword} needs a count: {syntax}")
             low = 1 if keyword == "RESERVE" else 0
-            count = self.number(args[0], keyword, "count", low, MAX_COUNT, syntax)
+            count = self.number(args[0], keyword, "count", low, MAX_SEATS, syntax)
             args = args[1:]
         feature = None
         if keyword not in ("INCLUDEALL", "EXCLUDEALL"):
@@ -422,7 +427,7 @@ class _Parser:
         syntax = _SYNTAX[keyword]
         # "feature KEY=value" (quoted, FlexLM's alternative) or feature:KEY=value.
         name, sep, qualifier = text.replace(" ", ":", 1).partition(":")
-        if not _NAME.match(name):
+        if not FEATURE_NAME.fullmatch(name):
             raise self.fail(
                 f"{keyword}: {name!r} is not a feature name (letters, digits, '_', '.', '-'): "
                 f"{syntax}"
