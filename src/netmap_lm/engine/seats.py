@@ -228,7 +228,6 @@ class SeatEngine:
         if lease_timeout <= 0:
             raise ValueError("lease_timeout must be positive")
         self.lease_timeout = lease_timeout
-        self.options = options
         self._pools: dict[str, list[_Pool]] = {}
         for line in features:
             self._pools.setdefault(line.name, []).append(_Pool(line))

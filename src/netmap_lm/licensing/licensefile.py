@@ -11,7 +11,6 @@ records and a list of :class:`LineProblem`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -312,7 +311,3 @@ def sign_line(vendor_key: Ed25519PrivateKey, keyword: str, fields: dict[str, Any
     line = lines.format_line(keyword, values, b64u_encode(sig))
     parse_line(line, 0, vendor_key.public_key())  # never write a line we would refuse
     return line
-
-
-def feature_ids(features: Iterable[FeatureLine]) -> set[str]:
-    return {f.id for f in features}

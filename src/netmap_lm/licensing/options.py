@@ -173,10 +173,6 @@ class Options:
     settings: tuple[Setting, ...] = ()  # in file order
     group_case_insensitive: bool = False  # GROUPCASEINSENSITIVE ON
 
-    def feature_names(self) -> set[str]:
-        specs = [r.feature for r in self.rules] + [s.feature for s in self.settings]
-        return {spec.name for spec in specs if spec is not None}
-
     def unknown_features(self, licensed: Iterable[str]) -> list[str]:
         """One warning per line that names a feature not in ``licensed``
         (a typo, or a feature not licensed yet): not an error, the server logs it."""
