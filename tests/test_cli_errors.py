@@ -9,6 +9,7 @@ import json
 import pytest
 
 from netmap_lm.cli.main import main
+from netmap_lm.encoding import b64u_encode
 from support import Kit, ServerProcess, free_port
 
 
@@ -97,3 +98,51 @@ def test_probe_finds_the_vendor_key_as_every_command(hermetic, capsys, monkeypat
     flag = ["--vendor-key", str(kit.vendor_pub)]
     code, _, err = run(capsys, "probe", target, "--timeout", "1", *flag)
     assert code == 69 and err == "", err
+
+
+# -- borrow --list: a damaged record is a warning naming its file ------------------------
+
+
+def test_borrow_list_skips_damaged_records_naming_them(hermetic, capsys):
+    kit = hermetic
+    folder = kit.root / "xdg/netmap-lm/borrow"
+    folder.mkdir(parents=True)
+    until = 4_102_444_800_000  # 2100-01-01
+    grant = {
+        "lease": "L1",
+        "key": b64u_encode(bytes(32)),
+        "feature": "netmap",
+        "version": "5.0",
+        "borrow_until": until,
+    }
+    good = {
+        "grant": grant,
+        "sig": "s",
+        "feature_line": "FEATURE",
+        "server_line": "SERVER",
+        "server": "1493@lm1",
+        "batch": [],
+    }
+    (folder / "netmap.json").write_text(json.dumps(good))
+    damaged = {
+        "nogrant": ({k: v for k, v in good.items() if k != "grant"}, "no grant"),
+        "partial": (good | {"grant": {"feature": "partial"}}, "the grant has no lease"),
+        "badtime": (good | {"grant": grant | {"borrow_until": "soon"}}, "no borrow_until"),
+        "hugetime": (good | {"grant": grant | {"borrow_until": 10**30}}, "out of range"),
+        "alist": ([good], "not a JSON object"),
+    }
+    for name, (record, _) in damaged.items():
+        (folder / f"{name}.json").write_text(json.dumps(record))
+    (folder / "cut.json").write_text('{"grant": {"feat')
+    (folder / "netmap.json.123.tmp").write_text("{")  # a save in progress: not a record
+    code, out, err = run(capsys, "borrow", "--list")
+    assert code == 0, err
+    ((line),) = out.splitlines()
+    assert line.startswith("netmap v5.0 until 2") and line.endswith("from 1493@lm1 (lease L1)")
+    assert "Traceback" not in err and len(err.splitlines()) == len(damaged) + 1
+    for name, (_, why) in [*damaged.items(), ("cut", ("", "not a JSON object"))]:
+        warning = f"netmap-lm: warning: {folder / name}.json: not a borrow record ("
+        assert any(w.startswith(warning) and why in w for w in err.splitlines()), (name, err)
+    code, out, json_err = run(capsys, "borrow", "--list", "--json")
+    assert code == 0 and json_err == err
+    assert json.loads(out) == [grant | {"server": "1493@lm1"}]

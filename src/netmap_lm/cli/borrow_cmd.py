@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from typing import Any
 
 import click
 
 from netmap_lm.cli.client_cmds import _client
 from netmap_lm.cli.errors import config_error
 from netmap_lm.cli.main import Context, client_options
+from netmap_lm.reasons import LicenseDenied
 
 
 @click.command()
@@ -23,20 +26,13 @@ def borrow(
     ctx: Context, feature: str | None, hours: int | None, version: str, give_back: bool, show: bool
 ) -> int:
     """Borrow a seat for offline use: borrow FEATURE --hours H; --return FEATURE; --list."""
-    from netmap_lm.client import borrow as saved
-
     if show:
-        records = saved.list_all()
+        listed = _listed()
         if ctx.as_json:
-            click.echo(json.dumps([r["grant"] | {"server": r.get("server")} for r in records]))
-        for r in records:
-            g = r["grant"]
-            until = time.strftime("%Y-%m-%d %H:%M", time.localtime(g["borrow_until"] / 1000))
-            if not ctx.as_json:
-                click.echo(
-                    f"{g['feature']} v{g['version']} until {until} from {r.get('server')}"
-                    f" (lease {g['lease']})"
-                )
+            click.echo(json.dumps([view for view, _ in listed]))
+        else:
+            for _, line in listed:
+                click.echo(line)
         return 0
     if not feature:
         raise config_error("name the FEATURE to borrow or return (or use --list)")
@@ -71,3 +67,46 @@ def borrow(
     else:
         click.echo(f"borrowed {feature} until {until}: usable offline on this machine")
     return 0
+
+
+def _listed() -> list[tuple[dict[str, Any], str]]:
+    """The borrow records of this machine, as JSON and as a line each.
+
+    A file that is not a borrow record is skipped with a warning naming it,
+    so that one damaged file hides no other and none is left unseen.
+    """
+    from netmap_lm.client import borrow as saved
+
+    try:
+        names = sorted(os.listdir(saved.borrow_dir()))
+    except OSError:
+        return []
+    listed = []
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        feature = name.removesuffix(".json")
+        try:
+            record = saved.load_any(feature)
+        except LicenseDenied as exc:  # CONFIG_ERROR naming the file and what is wrong
+            click.echo(f"netmap-lm: warning: {exc.message}", err=True)
+            continue
+        if record is None:
+            continue  # returned since the listing
+        grant = record["grant"]
+        try:
+            until = time.localtime(grant["borrow_until"] / 1000)
+        except (OverflowError, OSError, ValueError):
+            click.echo(
+                f"netmap-lm: warning: {saved.borrow_path(feature)}: not a borrow record "
+                "(borrow_until is out of range); delete it",
+                err=True,
+            )
+            continue
+        line = (
+            f"{grant['feature']} v{grant['version']} until "
+            f"{time.strftime('%Y-%m-%d %H:%M', until)} from {record['server']}"
+            f" (lease {grant['lease']})"
+        )
+        listed.append((grant | {"server": record["server"]}, line))
+    return listed
