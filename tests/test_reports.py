@@ -24,11 +24,26 @@ from hypothesis import strategies as st
 from netmap_lm.cli.main import main
 from netmap_lm.reports import build_report, log_files
 from netmap_lm.reports.records import LogReader, Record, parse_line
-from netmap_lm.reports.usage import HOUR_MS, UsageAccumulator, summarise
+from netmap_lm.reports.usage import HOUR_MS, UsageAccumulator, UsageReport
 
 T0 = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000)
 DAY = 86_400_000
 MIN = 60_000
+
+
+def summarise(
+    records: list[Record],
+    *,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    features: list[str] | None = None,
+    series: bool = False,
+) -> UsageReport:
+    """The report of well-formed records: build_report's fold, without the files."""
+    accumulator = UsageAccumulator(since_ms=since_ms, until_ms=until_ms, features=features)
+    for record in records:
+        accumulator.add(record)
+    return accumulator.finish(series=series)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from itertools import chain
 
@@ -277,22 +277,6 @@ class UsageAccumulator:
             for name, tally in sorted(self._tallies.items())
         ]
         return UsageReport(start, end, features, dict(self._events), records=self.records)
-
-
-def summarise(
-    records: Iterable[Record],
-    *,
-    since_ms: int | None = None,
-    until_ms: int | None = None,
-    features: Collection[str] | None = None,
-    top: int = DEFAULT_TOP,
-    series: bool = False,
-) -> UsageReport:
-    """The usage report of some records (all well-formed; see :class:`RecordError`)."""
-    accumulator = UsageAccumulator(since_ms=since_ms, until_ms=until_ms, features=features)
-    for record in records:
-        accumulator.add(record)
-    return accumulator.finish(top=top, series=series)
 
 
 def _count(text: str, key: str) -> int:
