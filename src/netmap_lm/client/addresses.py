@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-DEFAULT_PORT = 1493
-DEFAULT_SERVERS = "1493@localhost"
+from netmap_lm import DEFAULT_PORT
+
+DEFAULT_SERVERS = f"{DEFAULT_PORT}@localhost"
 SERVERS_ENV = "NETMAP_LM_SERVERS"
 
 

@@ -16,13 +16,13 @@ an older server; a known field of the wrong type is a ``PROTOCOL_ERROR``.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import orjson
 
+from netmap_lm.encoding import parse_json
 from netmap_lm.reasons import PROTOCOL_ERROR
 
 MAX_ID_CHARS = 64  # a request id is echoed back; keep echoes small
@@ -260,10 +260,6 @@ REQUEST_TYPES: dict[str, Any] = {
 }
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _encodable(text: str) -> bool:
     """False for text holding a lone surrogate ("\\ud800"), which cannot be echoed."""
     if text.isascii():
@@ -283,7 +279,7 @@ def parse_request(line: bytes) -> Request:
         obj = _INVALID
     if obj is _INVALID:
         try:
-            obj = json.loads(line, parse_constant=_no_constant)
+            obj = parse_json(line)  # json's verdict, NaN and Infinity refused
         except (ValueError, RecursionError):
             raise ProtocolViolation(
                 "not a JSON object (each line must be one JSON object)"
