@@ -70,6 +70,7 @@ def _damaged(record: dict[str, Any]) -> list[Any]:
         {**record, "grant": {**grant, "lease": 7}},
         {**record, "grant": {k: v for k, v in grant.items() if k != "borrow_until"}},
         {**record, "grant": {**grant, "borrow_until": "tomorrow"}},
+        {**record, "grant": {**grant, "borrow_until": 10**30}},  # no date
     ]
 
 
@@ -107,15 +108,21 @@ def test_returning_a_damaged_borrow_is_a_config_error_naming_the_file(
         assert path.exists()  # the user's file: theirs to look at and delete
 
 
-def test_listing_borrows_leaves_a_damaged_file_out(borrowable: Kit, served: ServerProcess) -> None:
+def test_listing_names_every_borrow_file_and_reading_one_tells_the_damaged(
+    borrowable: Kit, served: ServerProcess
+) -> None:
     kit = borrowable
     record = _genuine_record(kit)
     path = _borrow_file(kit)
     for damaged in _damaged(record):
         path.write_text(json.dumps(damaged))
-        assert borrow.list_all() == [], damaged
+        assert borrow.saved_features() == ["netmap"], damaged
+        with pytest.raises(LicenseDenied) as info:
+            borrow.load_any("netmap")
+        assert info.value.reason == "CONFIG_ERROR", damaged
     path.write_text(json.dumps(record))
-    assert borrow.list_all() == [record]
+    assert borrow.saved_features() == ["netmap"]
+    assert borrow.load_any("netmap") == record
 
 
 def test_a_borrowed_seat_serves_only_the_versions_of_its_feature_line(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
@@ -12,12 +11,15 @@ import click
 from netmap_lm.cli.client_cmds import _client
 from netmap_lm.cli.errors import config_error
 from netmap_lm.cli.main import Context, client_options
+from netmap_lm.licensing.licensefile import MAX_BORROW_HOURS
 from netmap_lm.reasons import LicenseDenied
 
 
 @click.command()
 @click.argument("feature", required=False)
-@click.option("--hours", type=click.IntRange(1, 8760), help="How long to borrow the seat for.")
+@click.option(
+    "--hours", type=click.IntRange(1, MAX_BORROW_HOURS), help="How long to borrow the seat for."
+)
 @click.option("--version", "version", default="0", help="Version to borrow.")
 @click.option("--return", "give_back", is_flag=True, help="Return the borrowed seat early.")
 @click.option("--list", "show", is_flag=True, help="List the seats borrowed on this machine.")
@@ -77,15 +79,8 @@ def _listed() -> list[tuple[dict[str, Any], str]]:
     """
     from netmap_lm.client import borrow as saved
 
-    try:
-        names = sorted(os.listdir(saved.borrow_dir()))
-    except OSError:
-        return []
     listed = []
-    for name in names:
-        if not name.endswith(".json"):
-            continue
-        feature = name.removesuffix(".json")
+    for feature in saved.saved_features():
         try:
             record = saved.load_any(feature)
         except LicenseDenied as exc:  # CONFIG_ERROR naming the file and what is wrong
@@ -94,15 +89,7 @@ def _listed() -> list[tuple[dict[str, Any], str]]:
         if record is None:
             continue  # returned since the listing
         grant = record["grant"]
-        try:
-            until = time.localtime(grant["borrow_until"] / 1000)
-        except (OverflowError, OSError, ValueError):
-            click.echo(
-                f"netmap-lm: warning: {saved.borrow_path(feature)}: not a borrow record "
-                "(borrow_until is out of range); delete it",
-                err=True,
-            )
-            continue
+        until = time.localtime(grant["borrow_until"] / 1000)
         line = (
             f"{grant['feature']} v{grant['version']} until "
             f"{time.strftime('%Y-%m-%d %H:%M', until)} from {record['server']}"

@@ -158,7 +158,7 @@ def serve(
     verbose: bool,
 ) -> int:
     """Run the license server on TCP and UDP port 1493."""
-    from netmap_lm.cli.client_cmds import vendor_key_path
+    from netmap_lm.cli.keypath import vendor_key_path
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

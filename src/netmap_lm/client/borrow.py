@@ -25,6 +25,7 @@ from netmap_lm.protocol import trust
 from netmap_lm.reasons import LicenseDenied
 
 BORROW_MODE = 0o600  # the file holds the lease key
+LAST_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later is no date
 
 
 def data_dir() -> str:
@@ -135,6 +136,8 @@ def _damage(record: Any) -> str | None:
     until = grant.get("borrow_until")
     if not isinstance(until, int) or isinstance(until, bool):
         return "the grant has no borrow_until"
+    if not 0 < until <= LAST_TIME_MS:
+        return "borrow_until is out of range"
     for key in ("sig", "feature_line", "server_line", "server"):
         if not isinstance(record.get(key), str):
             return f"no {key}"
@@ -156,21 +159,11 @@ def remove(feature: str) -> bool:
     return True
 
 
-def list_all() -> list[dict[str, Any]]:
-    """The borrow records saved on this machine, in feature order; a file
-    that is unreadable or not a borrow record is left out (``load_any``
-    names what is wrong with one)."""
+def saved_features() -> list[str]:
+    """The features with a borrow file on this machine, in order (a file may
+    still be damaged: :func:`load_any` says so)."""
     try:
-        names = sorted(os.listdir(borrow_dir()))
+        names = os.listdir(borrow_dir())
     except OSError:
         return []
-    found = []
-    for name in names:
-        if name.endswith(".json"):
-            try:
-                record = _read(os.path.join(borrow_dir(), name))
-            except (OSError, ValueError):
-                continue
-            if _damage(record) is None:
-                found.append(record)
-    return found
+    return sorted(name.removesuffix(".json") for name in names if name.endswith(".json"))
