@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sqlite3
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import pytest
 
 from netmap_lm.cli.main import main
 from netmap_lm.engine.seats import Lease
-from netmap_lm.store.sqlite import MAX_BATCH, Grant, LeaseStore, Meta, Release, StoreError
+from netmap_lm.store.sqlite import Grant, LeaseStore, Meta, Release, StoreError
 from support import Kit, ServerProcess
 
 
@@ -42,7 +40,6 @@ def commit_all(store: LeaseStore, batches: list[list]) -> None:
     """Commit the batches in one loop turn each (as a busy server does) and wait."""
 
     async def main() -> None:
-        store.start()
         for changes in batches:
             await asyncio.gather(*(store.commit([change]) for change in changes))
 
@@ -71,14 +68,14 @@ def test_a_regrant_after_release_in_one_batch_is_kept(tmp_path: Path) -> None:
     again.close()
 
 
-def test_a_batch_of_the_largest_size_commits_whole(tmp_path: Path) -> None:
+def test_the_changes_of_one_loop_turn_share_one_transaction(tmp_path: Path) -> None:
     store = LeaseStore(tmp_path / "leases.db")
-    leases = [lease(n) for n in range(MAX_BATCH)]
-    commit_all(store, [[Grant(x) for x in leases]])
-    assert store.changes == MAX_BATCH
+    leases = [lease(n) for n in range(600)]
+    commit_all(store, [[Grant(x) for x in leases], [Release(leases[0].id)]])
+    assert (store.batches, store.changes) == (2, 601)
     store.close()
     again = LeaseStore(tmp_path / "leases.db")
-    assert again.load_leases() == leases
+    assert again.load_leases() == leases[1:]
     again.close()
 
 
@@ -98,10 +95,9 @@ def test_a_failed_write_fails_every_future_of_its_batch_and_keeps_nothing(
     path = tmp_path / "leases.db"
     store = LeaseStore(path, busy_timeout_ms=0)
     blocker = sqlite3.connect(path, isolation_level=None, timeout=0)
-    blocker.execute("BEGIN EXCLUSIVE")  # the writer cannot get the lock
+    blocker.execute("BEGIN EXCLUSIVE")  # the store cannot get the lock
 
     async def main() -> list[BaseException | None]:
-        store.start()
         results = await asyncio.gather(
             store.commit([Grant(lease(1))]), store.commit([Grant(lease(2))]), return_exceptions=True
         )
@@ -109,90 +105,49 @@ def test_a_failed_write_fails_every_future_of_its_batch_and_keeps_nothing(
 
     results = asyncio.run(main())
     assert all(isinstance(r, StoreError) for r in results), results
-    assert "write failed" in str(results[0])
+    assert "leases.db: cannot write the lease database (database is locked)" in str(results[0])
+    assert not store._db.in_transaction
     blocker.execute("ROLLBACK")
     blocker.close()
+    commit_all(store, [[Grant(lease(3))]])  # a later turn tries again, and it is kept
     store.close()
     again = LeaseStore(path)
-    assert again.load_leases() == []
+    assert again.load_leases() == [lease(3)]
     again.close()
 
 
-def test_the_writer_ignores_ctrl_c_and_ends_with_its_pipe(tmp_path: Path) -> None:
-    """Ctrl-C reaches the whole process group: the writer must outlive it and
-    commit what the server still hands over, then end when the pipe ends."""
+def test_what_is_queued_when_the_store_closes_is_committed(tmp_path: Path) -> None:
     store = LeaseStore(tmp_path / "leases.db")
+    told: list[object] = []
 
     async def main() -> None:
-        store.start()
-        assert store._writer is not None
-        os.kill(store._writer.pid, signal.SIGINT)
-        os.kill(store._writer.pid, signal.SIGTERM)
-        await asyncio.sleep(0.2)
-        await store.commit([Grant(lease(1))])
+        store.commit_then([Grant(lease(1))], told.append)
+        store.close()  # before the loop turn ends
 
     asyncio.run(main())
-    writer = store._writer
-    assert writer is not None
-    store.close()
-    assert writer.returncode == 0
+    assert told == [None]
     again = LeaseStore(tmp_path / "leases.db")
     assert [x.handle for x in again.load_leases()] == [1]
     again.close()
 
 
-def test_a_dead_writer_fails_what_waits_and_everything_after(tmp_path: Path) -> None:
+def test_a_commit_after_close_fails(tmp_path: Path) -> None:
     store = LeaseStore(tmp_path / "leases.db")
-    broken: list[str] = []
-    store.on_broken = broken.append
-
-    async def main() -> list[object]:
-        store.start()
-        await store.commit([Grant(lease(1))])
-        assert store._writer is not None
-        os.kill(store._writer.pid, signal.SIGKILL)
-        store._writer.wait()
-        results: list[object] = []
-        for n in (2, 3):
-            try:
-                await asyncio.wait_for(store.commit([Grant(lease(n))]), 10)
-                results.append("committed")
-            except StoreError as exc:
-                results.append(exc)
-        return results
-
-    results = asyncio.run(main())
-    assert all(isinstance(r, StoreError) for r in results), results
-    assert len(broken) == 1 and "lease writer" in broken[0], broken
     store.close()
-    again = LeaseStore(tmp_path / "leases.db")
-    assert [x.handle for x in again.load_leases()] == [1]
-    again.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.commit_now([Grant(lease(1))])
 
 
-def test_a_writer_that_cannot_open_the_database_is_a_store_error(tmp_path: Path) -> None:
-    store = LeaseStore(tmp_path / "leases.db")
-    (tmp_path / "leases.db").unlink()
-    (tmp_path / "leases.db").mkdir()  # the writer opens the path anew: not a database
-    with pytest.raises(StoreError, match="lease writer failed"):
-        store.start()
-    store.close()
-
-
-def test_serve_says_in_one_line_when_the_writer_cannot_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_serve_says_in_one_line_when_the_lease_database_cannot_be_opened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kit = Kit(tmp_path)
     kit.write_license()
-
-    def refuse(self: LeaseStore) -> None:
-        raise StoreError(f"{self.path}: the lease writer failed: disk on fire")
-
-    monkeypatch.setattr(LeaseStore, "start", refuse)
+    (kit.state / "leases.db").mkdir(parents=True)  # a directory: not a database
     code = main([*ServerProcess(kit, "--vendor-key", str(kit.vendor_pub)).args])
     err = capsys.readouterr().err
     assert code == 78, err
-    assert "leases.db: the lease writer failed: disk on fire" in err
+    assert "leases.db: cannot open the lease database" in err
     assert "Traceback" not in err
 
 
@@ -244,7 +199,7 @@ def test_a_database_of_the_first_release_gets_the_later_columns(tmp_path: Path) 
     assert store.load_leases() == [old]  # the later columns read as their defaults
     assert store.load_meta("latest_wall_ms") == "1700000000000"
     new = lease(2, hostid="machine:abcd", borrow_until_ms=5)
-    commit_all(store, [[Grant(new)]])  # the writer process opens it too
+    commit_all(store, [[Grant(new)]])
     store.close()
     fresh = LeaseStore(tmp_path / "fresh.db")
     fresh.close()

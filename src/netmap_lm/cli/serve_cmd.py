@@ -223,7 +223,7 @@ def _run(config: ServerConfig) -> int:
             loop.add_signal_handler(sig, server.request_stop)
         try:
             await server.start()
-        except StoreError as exc:  # the lease writer could not start
+        except StoreError as exc:  # the start-up clean-up could not be written
             raise config_error(str(exc)) from None
         except OSError as exc:
             raise config_error(
@@ -239,8 +239,7 @@ def _run(config: ServerConfig) -> int:
         asyncio.run(main())
     else:
         uvloop.run(main())
-    # Stopped because the lease store failed (logged): a supervisor should know.
-    return reasons.EX_UNAVAILABLE if server.counters["store_broken"] else reasons.EX_OK
+    return reasons.EX_OK
 
 
 def _raise_file_limit() -> None:

@@ -87,7 +87,6 @@ class LicenseServer:
         self.license, self.server_line, self.engine = self._load_license()
         self.report = _open_report_log(config.state_dir / REPORT_LOG)
         self.store = LeaseStore(config.state_dir / LEASE_DB)
-        self.store.on_broken = self._store_broken
         latest = self.store.load_meta(LATEST_TIME)
         self.clock_guard = ClockGuard(int(latest) if latest else None, config.clock_tolerance_ms)
         self.budgets = AddressBudgets(config.limits)
@@ -156,7 +155,6 @@ class LicenseServer:
                 self.record_checkin(lease, "shutdown")
         if self.clock_guard.observe(int(self.wall() * 1000)):
             self._warn_clock()
-        self.store.start()
         self._listeners.append(await tcp.listen(self))
         self.port = self._listeners[0].port
         if self.config.udp:
@@ -186,13 +184,6 @@ class LicenseServer:
 
     def request_stop(self) -> None:
         self._stopped.set()
-
-    def _store_broken(self, why: str) -> None:
-        """Without its writer the store keeps nothing: stop rather than grant
-        seats a restart would not know (the leases on disk are kept)."""
-        log.error("lease store: %s; stopping the server", why)
-        self.counters["store_broken"] += 1
-        self.request_stop()
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -1,0 +1,64 @@
+"""The lease database seen from outside: a server started on the database of
+an older release serves the leases held in it, and one whose writes fail
+grants nothing it could not keep."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from netmap_lm import LicenseClient, LicenseDenied
+from support import Kit, ServerProcess
+
+from ._util import in_use, lease_ids, status
+
+
+def test_a_lease_database_of_the_first_release_is_served_with_its_leases(kit: Kit) -> None:
+    """leases.db from before host ids, addresses, borrows and handles: the
+    server adds the columns and restores the held lease."""
+    kit.write_license()
+    db = sqlite3.connect(kit.state / "leases.db", isolation_level=None)
+    db.executescript(
+        "CREATE TABLE leases (id TEXT PRIMARY KEY, feature TEXT NOT NULL,"
+        " version TEXT NOT NULL, user TEXT NOT NULL, host TEXT NOT NULL,"
+        " display TEXT NOT NULL, pid INTEGER NOT NULL, project TEXT NOT NULL,"
+        " line_id TEXT NOT NULL, granted_at_ms INTEGER NOT NULL, key BLOB NOT NULL);"
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    )
+    held = "0123456789abcdef0123456789abcdef"
+    db.execute(
+        "INSERT INTO leases VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (held, "netmap", "5.0", "olduser", "ws1", ":0", 42, "", "gone-line", 1, b"k" * 32),
+    )
+    db.close()
+    with ServerProcess(kit, lease_timeout=60) as server:
+        assert lease_ids(kit) == {held}, server.log()
+        (lease,) = [x for x in status(kit)["features"][0]["leases"] if x["lease"] == held]
+        assert lease["user"] == "olduser" and lease["handle"] == 1
+
+
+def test_a_grant_that_cannot_be_written_is_not_given_and_the_server_goes_on(kit: Kit) -> None:
+    """A commit that fails (here a trigger refuses the row, as a full disk
+    would) answers no grant and holds no seat; the next commit is kept."""
+    kit.write_license()
+    with ServerProcess(kit, lease_timeout=60) as server:
+        db = sqlite3.connect(kit.state / "leases.db", isolation_level=None)
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON leases"
+            " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+        )
+        client = LicenseClient(servers=kit.servers, vendor_key=str(kit.vendor_pub), timeout=3.0)
+        try:
+            with pytest.raises(LicenseDenied):
+                client.checkout("netmap", version="5.0")
+            assert in_use(kit) == 0
+            assert "cannot write the lease database (disk on fire)" in server.log()
+            db.execute("DROP TRIGGER refuse")
+            lease = client.checkout("netmap", version="5.0")
+            assert lease_ids(kit) == {lease.id}
+            assert [row[0] for row in db.execute("SELECT id FROM leases")] == [lease.id]
+        finally:
+            client.close()
+            db.close()
+        assert server.proc is not None and server.proc.poll() is None
