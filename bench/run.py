@@ -237,7 +237,7 @@ def capture_replies(port: int) -> dict[str, dict[str, Any]]:
 
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process, all threads, and of its running
-    child processes (the lease store's writer), from Linux /proc."""
+    child processes (a server that starts helpers pays for them), from Linux /proc."""
     try:
         total = 0
         for one in (pid, *_children(pid)):
