@@ -200,7 +200,7 @@ class LicenseServer:
             await self.store.commit([Meta(LATEST_TIME, str(self.clock_guard.latest_ms))])
         except StoreError as exc:
             log.error("could not save the latest wall time: %s", exc)
-        await asyncio.get_running_loop().run_in_executor(None, self.store.close)
+        self.store.close()  # on the loop: what it still commits tells its sessions here
         log.info("netmap_lm stopped; %d lease(s) kept for the next start", len(self.engine.leases))
 
     async def _sweep(self) -> None:

@@ -11,7 +11,7 @@ fsync is shared by all of them (group commit, SPEC §6).
 The loop waits for the fsync, as Redis does with ``appendfsync always``:
 while it waits, requests pile up in the sockets, and the next turn commits
 them all at once, so the busier the server, the more changes share one
-fsync (about 20 at 32 clients checking out at once).  A commit in another
+fsync (about 16 at 32 clients checking out at once).  A commit in another
 process or thread was measured slower on both counts: the hand-over and the
 wake-ups cost more than the fsync they hide (docs/performance.md).
 
@@ -246,9 +246,10 @@ class LeaseStore:
         _settle([done for _, done in batch], error)
 
     def close(self) -> None:
-        """Commit what is queued and close the database.
+        """Commit what is queued, tell its callbacks, and close the database.
 
-        Any thread may call it once the event loop queues nothing more."""
+        Call it from the event loop's thread (the callbacks run here), or
+        when no loop runs."""
         if self._closed:
             return
         if self._pending:
