@@ -125,3 +125,43 @@ def test_failover_list_of_dead_servers_is_unreachable(kit: Kit) -> None:
     assert result.returncode == 69, (result.stdout, result.stderr)
     report = json.loads(result.stdout)
     assert report["reason"] == "SERVER_UNREACHABLE"
+
+
+def test_checkout_goes_out_with_the_hello(kit: Kit, served: ServerProcess) -> None:
+    """A proxy that forwards nothing until it holds two lines: a client that
+    waited for the hello's answer before sending its checkout would hang here
+    (and time out); this one sends both at once and is granted."""
+    from ._util import relay, thread_server
+
+    before_answer: list[str] = []
+
+    def two_lines_first(stream: Any) -> None:
+        upstream = relay(kit.port)
+        reader = upstream.makefile("rb")
+        try:
+            held = [stream.read(), stream.read()]
+            before_answer.extend(json.loads(line)["op"] for line in held if line)
+            upstream.sendall(b"".join(line for line in held if line))
+
+            def answers() -> None:
+                while line := reader.readline():
+                    stream.write(line)
+
+            answering = threading.Thread(target=answers, daemon=True)
+            answering.start()
+            while line := stream.read():
+                upstream.sendall(line)
+            answering.join(timeout=5)
+        finally:
+            upstream.close()
+
+    with thread_server(two_lines_first) as proxy:
+        client = LicenseClient(servers=proxy.servers, vendor_key=str(kit.vendor_pub), timeout=3.0)
+        try:
+            lease = client.checkout("netmap", "5.0", heartbeat=False)
+            assert lease_ids(kit) == {lease.id}
+            lease.checkin()
+        finally:
+            client.close()
+    assert before_answer == ["hello", "checkout"]
+    assert in_use(kit) == 0

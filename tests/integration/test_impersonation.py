@@ -25,7 +25,7 @@ from ._util import LineStream, in_use, relay, thread_server
 
 @pytest.fixture(scope="module")
 def genuine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kit]:
-    """A genuine server with plenty of seats (untrusted grants are never checked in)."""
+    """A genuine server with plenty of seats (untrusted grants are given back best effort)."""
     kit = Kit(tmp_path_factory.mktemp("genuine"))
     kit.write_license([kit.feature_line("netmap", seats=100)])
     with ServerProcess(kit):
@@ -42,6 +42,13 @@ def _assert_not_trusted(result: Any) -> None:
 
 def _checkout_via(kit: Kit, servers: str) -> Any:
     return kit.cli("checkout", "netmap", "--server", servers, "--json", timeout=20)
+
+
+def _nothing_after_the_hello(ops: list[str]) -> None:
+    """What a server whose hello does not verify gets: the checkout the client
+    sends in the hello's packet, then at most the check-in giving back what
+    it granted (docs/security.md, "Checkout with the hello")."""
+    assert ops in (["hello"], ["hello", "checkout"], ["hello", "checkout", "checkin"]), ops
 
 
 # -- forgers -----------------------------------------------------------------------------
@@ -169,7 +176,7 @@ def test_always_yes_server_is_not_trusted(kit: Kit, mode: str, why: str) -> None
         result = _checkout_via(kit, fake.servers)
     _assert_not_trusted(result)
     assert why in json.loads(result.stdout)["message"]
-    assert [r["op"] for r in forger.requests] == ["hello"]  # never got as far as a checkout
+    _nothing_after_the_hello([r["op"] for r in forger.requests])
 
 
 def test_genuine_hello_relayed_then_forged_grant_is_not_trusted(genuine: Kit) -> None:
@@ -254,7 +261,7 @@ def test_replayed_conversation_is_not_trusted(genuine: Kit) -> None:
     with thread_server(replay) as replayer:
         result = _checkout_via(genuine, replayer.servers)
     _assert_not_trusted(result)
-    assert served == recorded[:1]  # the replayed hello was already refused
+    assert served[:1] == recorded[:1]  # the replayed hello, refused: nothing more is believed
 
 
 def test_replayed_grant_is_not_trusted(genuine: Kit) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netmap_lm import PROTOCOL_VERSION, __version__
-from netmap_lm.encoding import compact_json, parse_json
+from netmap_lm.encoding import b64u_decode, compact_json, parse_json
 from netmap_lm.protocol import trust
 
 MAX_REPLY_BYTES = 1 << 22  # bytes; a status reply of a big server is well under this
@@ -32,6 +32,23 @@ class Refused(SessionError):
 
 
 REFUSALS = ("NOT_AUTHORIZED", "RATE_LIMITED")  # reasons a server gives as it closes
+GIVE_BACK_WAIT = 1.0  # seconds to wait for a grant to give back to a distrusted server
+
+
+def checkin_for(reply: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``checkin`` giving back the seat of a checkout reply we refuse
+    (its grant's lease and key), or None when it holds no seat.  The server
+    may be genuine but not the one the vendor key names (say, a new identity
+    the license file does not list yet): it would keep the seat until the
+    lease timeout."""
+    grant = reply.get("grant")
+    if not isinstance(grant, dict):
+        return None
+    try:
+        lease_id, key = str(grant["lease"]), b64u_decode(str(grant["key"]))
+    except (KeyError, ValueError):
+        return None
+    return {"op": "checkin", "lease": lease_id, "token": trust.lease_token(key, lease_id)}
 
 
 def reply_to(line: bytes, rid: int) -> dict[str, Any] | None:
@@ -126,6 +143,15 @@ class Session:
     ``vendor_key`` is that key, or a function giving it, called once the hello
     is on its way: building the first key object of a process costs OpenSSL
     ~0.6 ms of set-up, which this way overlaps the server's work on the hello.
+
+    ``first`` is a request sent in the same write as the hello, so the server
+    works on both (a checkout: its fsync) while this side checks the hello,
+    one round trip less; :meth:`first_reply` reads its answer.  The request
+    goes out before the server is known to be genuine, so it must hold
+    nothing a fake server could use (a checkout names only what is on the
+    wire anyway).  If the hello does not verify, a grant it got is checked
+    in before ``Untrusted`` is raised: the server may be genuine but of
+    another key, and would otherwise hold the seat until its lease timeout.
     """
 
     def __init__(
@@ -134,6 +160,7 @@ class Session:
         vendor_key: Any,
         timeout: float,
         tls: TlsSettings | None = None,
+        first: dict[str, Any] | None = None,
     ) -> None:
         self.address = address
         self.timeout = timeout
@@ -141,15 +168,15 @@ class Session:
         self._buffer = b""
         self._next_id = 0
         self.nonce = os.urandom(16).hex()
+        self._first = first
         try:
-            rid = self._send(
-                {
-                    "op": "hello",
-                    "protocol": PROTOCOL_VERSION,
-                    "nonce": self.nonce,
-                    "client": f"netmap-lm-py/{__version__}",
-                }
-            )
+            hello_message = {
+                "op": "hello",
+                "protocol": PROTOCOL_VERSION,
+                "nonce": self.nonce,
+                "client": f"netmap-lm-py/{__version__}",
+            }
+            rid = self._send(hello_message, first) if first else self._send(hello_message)
             if callable(vendor_key):
                 vendor_key = vendor_key()
             hello = self._receive(rid)
@@ -157,12 +184,42 @@ class Session:
                 raise trust.Untrusted(
                     f"hello refused: {hello.get('reason')} {hello.get('message')}"
                 )
-            self.server_key, _ = trust.verify_hello(hello, self.nonce, vendor_key, PROTOCOL_VERSION)
+            try:
+                self.server_key, _ = trust.verify_hello(
+                    hello, self.nonce, vendor_key, PROTOCOL_VERSION
+                )
+            except trust.Untrusted:
+                if first:
+                    self._give_back_first()
+                raise
         except BaseException:
             self.close()
             raise
         self.hello = hello
         self.server_time_ms: int = hello["time"]
+
+    def first_reply(
+        self,
+        *,
+        wait: float = 0.0,
+        on_interim: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """The reply to the ``first`` request (once; as :meth:`request`)."""
+        first, self._first = self._first, None
+        if first is None:
+            raise SessionError("no request was sent with the hello")
+        return self._receive(first["id"], wait=wait, on_interim=on_interim)
+
+    def _give_back_first(self) -> None:
+        """Best effort, on a server whose hello did not verify: read the reply
+        to ``first`` and check in the seat it may have granted."""
+        try:
+            self._sock.settimeout(min(self.timeout, GIVE_BACK_WAIT))
+            message = checkin_for(self.first_reply())
+            if message is not None:
+                self._send(message)
+        except (OSError, SessionError, trust.Untrusted):
+            pass
 
     def request(
         self,
@@ -177,16 +234,20 @@ class Session:
         and interim replies (``"queued": true``) go to ``on_interim``."""
         return self._receive(self._send(message), wait=wait, on_interim=on_interim)
 
-    def _send(self, message: dict[str, Any]) -> int:
-        """Send a request with a new ``id`` (set in it); that id."""
-        self._next_id += 1
-        rid = message["id"] = self._next_id
+    def _send(self, *messages: dict[str, Any]) -> int:
+        """Send requests in one write, each with a new ``id`` (set in it); the
+        first one's id."""
+        lines = []
+        for message in messages:
+            self._next_id += 1
+            message["id"] = self._next_id
+            lines.append(compact_json(message).encode() + b"\n")
         try:
-            self._sock.sendall(compact_json(message).encode() + b"\n")
+            self._sock.sendall(b"".join(lines))
         except OSError as exc:
             self.close()
             raise SessionError(f"connection to {self.address[0]} broke ({exc})") from None
-        return rid
+        return self._next_id - len(messages) + 1
 
     def _receive(
         self,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import _socket
 import _thread
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from typing import Any
 from netmap_lm import reasons
 from netmap_lm.client import borrow, identity
 from netmap_lm.client.addresses import format_address, parse_servers
-from netmap_lm.client.session import Refused, Session, SessionError, TlsSettings
+from netmap_lm.client.session import Refused, Session, SessionError, TlsSettings, checkin_for
 from netmap_lm.encoding import b64u_decode
 from netmap_lm.protocol import trust
 from netmap_lm.reasons import LicenseDenied
@@ -191,15 +192,16 @@ class LicenseClient(ClientSettings):
 
     # -- sessions ---------------------------------------------------------------
 
-    def _connect(self) -> Session:
-        """The current session, or a new one with the first server that answers."""
-        if self._session is not None:
-            return self._session
+    def _connect(self, first: dict[str, Any] | None = None) -> Session:
+        """A new session with the first server that answers, ``first`` sent
+        with its hello (``Session``)."""
         untrusted: list[str] = []
         unreachable: list[str] = []
         for address in self.servers:
             try:
-                self._session = Session(address, lambda: self.vendor_key, self.timeout, self.tls)
+                self._session = Session(
+                    address, lambda: self.vendor_key, self.timeout, self.tls, first
+                )
                 return self._session
             except Refused as exc:
                 where = format_address(address)
@@ -220,11 +222,18 @@ class LicenseClient(ClientSettings):
         """Send on the current session; on a broken one, reconnect once and resend.
 
         ``message`` may be a function of the session, for fields bound to its
-        nonce (lease tokens, admin proofs)."""
+        nonce (lease tokens, admin proofs); any other goes out with the hello
+        of a new session."""
         with self._lock:
             for attempt in (1, 2):
-                session = self._connect()
+                first = None if callable(message) else dict(message)
+                if self._session is None:
+                    session = self._connect(first)
+                else:
+                    session, first = self._session, None
                 try:
+                    if first is not None:
+                        return session, session.first_reply(**options)
                     body = message(session) if callable(message) else dict(message)
                     return session, session.request(body, **options)
                 except Refused as exc:
@@ -324,15 +333,11 @@ class LicenseClient(ClientSettings):
         """A grant we refuse may still hold a seat on a genuine server (e.g. one
         of another version): check it in rather than keep it until the timeout.
         Harmless when the server is a fake."""
-        grant = reply.get("grant")
-        if not isinstance(grant, dict):
+        message = checkin_for(reply)
+        if message is None:
             return
-        try:
-            lease_id, key = str(grant["lease"]), b64u_decode(str(grant["key"]))
-            token = trust.lease_token(key, lease_id)
-            self._request({"op": "checkin", "lease": lease_id, "token": token})
-        except (KeyError, ValueError, LicenseDenied):
-            pass
+        with contextlib.suppress(LicenseDenied):
+            self._request(message)
 
     # -- borrowing ----------------------------------------------------------------------
 
