@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from netmap_lm import DEFAULT_PORT
-from netmap_lm.client.addresses import AddressError, parse_servers
+from netmap_lm.client.environment import AddressError, parse_servers
 
 
 def test_the_forms_of_a_server_list() -> None:

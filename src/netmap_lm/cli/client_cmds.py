@@ -22,7 +22,7 @@ DEFAULT_WAIT = 3600.0  # seconds a bare --wait queues for
 
 
 def _client(ctx: Context) -> Any:
-    from netmap_lm.client.addresses import AddressError
+    from netmap_lm.client.environment import AddressError
     from netmap_lm.client.session import TlsSettings
     from netmap_lm.client.sync import LicenseClient
 

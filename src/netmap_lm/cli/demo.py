@@ -18,7 +18,7 @@ DEMO_FEATURES = (
 
 def data_dir() -> Path:
     """Where demo keys and licenses live: ``$XDG_DATA_HOME/netmap-lm``."""
-    from netmap_lm.client.borrow import data_dir as user_data_dir
+    from netmap_lm.client.environment import data_dir as user_data_dir
 
     return Path(user_data_dir())
 

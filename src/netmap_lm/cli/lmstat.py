@@ -25,7 +25,7 @@ from typing import NoReturn
 
 from netmap_lm import reasons
 from netmap_lm.cli import lmstat_format as fmt
-from netmap_lm.client.addresses import DEFAULT_PORT, AddressError, parse_servers
+from netmap_lm.client.environment import DEFAULT_PORT, AddressError, parse_servers
 
 SERVERS_ENV = "NETMAP_LM_SERVERS"
 DEFAULT_TIMEOUT = 5.0
@@ -203,7 +203,7 @@ def _flexlm_reason(message: str) -> str:
 
 def probe(address: tuple[str, int], vendor_key: str, timeout: float) -> tuple[fmt.Probe, str, str]:
     """Ask one server for its status: the probe, and the reason code and message if down."""
-    from netmap_lm.client.addresses import format_address
+    from netmap_lm.client.environment import format_address
     from netmap_lm.client.sync import LicenseClient
     from netmap_lm.reasons import LicenseDenied
 

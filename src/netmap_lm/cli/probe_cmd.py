@@ -40,7 +40,7 @@ def probe(target: str, vendor_key: str | None, timeout: float, as_json: bool) ->
           server whose chain does not verify (SERVER_NOT_TRUSTED)
       78  bad arguments or vendor key
     """
-    from netmap_lm.client.addresses import AddressError, parse_servers
+    from netmap_lm.client.environment import AddressError, parse_servers
     from netmap_lm.client.probe import probe as run_probe
     from netmap_lm.client.sync import load_vendor_key
 

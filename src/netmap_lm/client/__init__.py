@@ -5,5 +5,6 @@ checkout at every start, so it uses the C-level ``_socket`` and ``_thread``
 modules instead of ``socket`` and ``threading`` (which cost more to import
 than everything else here together), JSON and base64url without the ``json``
 package and ``binascii`` (``netmap_lm.encoding``), and loads ``ssl`` only for
-TLS, ``struct`` only once heartbeats start and ``json`` only for borrows.
+TLS, ``struct`` only once heartbeats start, and ``json`` and
+``client/borrow.py`` only for borrows.
 """

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netmap_lm import PROTOCOL_VERSION, __version__, reasons
-from netmap_lm.client.addresses import format_address
+from netmap_lm.client.environment import format_address
 from netmap_lm.client.session import Refused, SessionError, reply_to
 from netmap_lm.client.sync import ClientSettings, _denied
 from netmap_lm.encoding import b64u_decode, compact_json

@@ -8,8 +8,10 @@ it ends, ``LicenseClient.checkout`` verifies it offline against the pinned
 vendor key and this machine's host id and needs no server at all.  An early
 return checks the lease in and deletes the file.
 
-``json`` is imported only when a borrow file is read or written: a checkout
-without one should not pay for it at every application start.
+``json`` is imported only when a borrow file is read or written, and this
+module only when a borrow file exists (``environment.borrow_path``) or a
+seat is borrowed or returned: a checkout without one should not pay for it
+at every application start.
 """
 
 from __future__ import annotations
@@ -19,29 +21,13 @@ import time
 from typing import Any
 
 from netmap_lm import reasons
-from netmap_lm.client.addresses import AddressError, parse_servers
+from netmap_lm.client.environment import AddressError, borrow_dir, borrow_path, parse_servers
 from netmap_lm.encoding import b64u_decode
 from netmap_lm.protocol import trust
 from netmap_lm.reasons import LicenseDenied
 
 BORROW_MODE = 0o600  # the file holds the lease key
 LAST_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later is no date
-
-
-def data_dir() -> str:
-    """This user's netmap-lm data: ``$XDG_DATA_HOME/netmap-lm`` (demo keys, borrows)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share"
-    )
-    return os.path.join(base, "netmap-lm")
-
-
-def borrow_dir() -> str:
-    return os.path.join(data_dir(), "borrow")
-
-
-def borrow_path(feature: str) -> str:
-    return os.path.join(borrow_dir(), f"{feature}.json")
 
 
 def save(feature: str, record: dict[str, Any]) -> str:

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from netmap_lm import reasons
-from netmap_lm.client import borrow, identity
-from netmap_lm.client.addresses import format_address, parse_servers
+from netmap_lm.client import environment
+from netmap_lm.client.environment import format_address, parse_servers
 from netmap_lm.client.session import Refused, Session, SessionError, TlsSettings, checkin_for
 from netmap_lm.encoding import b64u_decode
 from netmap_lm.protocol import trust
@@ -110,10 +110,10 @@ class ClientSettings:
     ) -> None:
         self.servers = parse_servers(servers)
         self._vendor_key: Any = read_vendor_key(vendor_key)  # a key object when first used
-        self.user = user or identity.current_user()
-        self.host = host or identity.current_host()
-        self.display = identity.current_display() if display is None else display
-        self.project = identity.current_project() if project is None else project
+        self.user = user or environment.current_user()
+        self.host = host or environment.current_host()
+        self.display = environment.current_display() if display is None else display
+        self.project = environment.current_project() if project is None else project
         self._hostid: str | None = None  # read when first needed (node-locked, borrow)
         self.timeout = timeout
 
@@ -157,7 +157,7 @@ class ClientSettings:
     def hostid(self) -> str:
         """This machine's host ids, comma-separated (read once, when first needed)."""
         if self._hostid is None:
-            self._hostid = identity.current_host_ids()
+            self._hostid = environment.current_host_ids()
         return self._hostid
 
 
@@ -291,7 +291,7 @@ class LicenseClient(ClientSettings):
         wait is over (then ``SEATS_EXHAUSTED``).  A seat borrowed earlier on
         this machine (:meth:`borrow`) is used offline, without any server.
         """
-        if not borrow_hours and os.path.exists(borrow.borrow_path(feature)):
+        if not borrow_hours and os.path.exists(environment.borrow_path(feature)):
             borrowed = self._borrowed(feature, version, on_lost)
             if borrowed is not None:
                 return borrowed
@@ -344,6 +344,8 @@ class LicenseClient(ClientSettings):
     def borrow(self, feature: str, version: str = "0", *, hours: int) -> Lease:
         """Borrow a seat for ``hours``: saved on this machine, usable offline
         by :meth:`checkout` until the borrow ends or :meth:`return_borrow`."""
+        from netmap_lm.client import borrow  # only where borrows are: see its docstring
+
         lease = self.checkout(feature, version, borrow_hours=hours)
         lease.borrowed = True
         borrow.save(
@@ -361,6 +363,8 @@ class LicenseClient(ClientSettings):
 
     def return_borrow(self, feature: str) -> bool:
         """Give a borrowed seat back early; False when none was borrowed here."""
+        from netmap_lm.client import borrow  # only where borrows are: see its docstring
+
         record = borrow.load_any(feature)
         if record is None:
             return False
@@ -381,6 +385,8 @@ class LicenseClient(ClientSettings):
         return True
 
     def _borrowed(self, feature: str, version: str, on_lost: LostCallback | None) -> Lease | None:
+        from netmap_lm.client import borrow  # only where borrows are: see its docstring
+
         record = borrow.load_valid(feature, version, self.vendor_key, self.hostid)
         if record is None:
             return None
