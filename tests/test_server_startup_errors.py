@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from support import Kit, ServerProcess
+from support import Kit, ServerProcess, free_port
 
 
 def serve_once(kit: Kit) -> subprocess.CompletedProcess[str]:
@@ -71,3 +71,26 @@ def test_a_meta_table_of_another_shape_is_named_with_the_fix(kit: Kit) -> None:
     db.close()
     line = assert_one_line_config_error(serve_once(kit), f"{kit.state / 'leases.db'}:")
     assert "move it away" in line
+
+
+def test_a_state_directory_another_server_holds_is_refused(kit: Kit) -> None:
+    """Two servers on one state directory would each count the license's seats
+    and write into one lease database: the second one is refused, the first
+    goes on serving, and a server killed with -9 leaves no stale lock."""
+    kit.write_license()
+    first = ServerProcess(kit).start()
+    try:
+        assert first.proc is not None
+        second = ServerProcess(kit).args
+        second[second.index("--port") + 1] = str(free_port())
+        line = assert_one_line_config_error(
+            kit.cli(*second), f"{kit.state} is in use by another netmap-lm serve"
+        )
+        assert f"pid {first.proc.pid}" in line and "its own --state DIR" in line
+        held = kit.cli("checkout", "netmap", "--json")
+        assert held.returncode == 0, held.stderr  # the first server is untouched
+    finally:
+        first.kill()  # SIGKILL: the kernel drops the lock with the process
+    with ServerProcess(kit):
+        again = kit.cli("checkout", "netmap", "--json")
+        assert again.returncode == 0, again.stderr

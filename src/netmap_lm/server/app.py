@@ -33,6 +33,7 @@ from netmap_lm.engine.seats import CheckoutRequest, Denial, Lease, SeatEngine
 from netmap_lm.licensing import keys, licensefile
 from netmap_lm.licensing.options import OptionsError, read_options
 from netmap_lm.protocol import messages, trust
+from netmap_lm.server import statelock
 from netmap_lm.server.abuse import AbuseMonitor, Finding
 from netmap_lm.server.access import AllowList, is_loopback
 from netmap_lm.server.admin import ensure_admin_token, read_admin_token
@@ -48,6 +49,7 @@ from netmap_lm.server.reportlog import (
     checkout_record,
 )
 from netmap_lm.server.signer import GrantSigner
+from netmap_lm.server.statelock import StateInUse
 from netmap_lm.store.sqlite import Change, LeaseStore, Meta, Release, StoreError
 
 log = logging.getLogger("netmap_lm.server")
@@ -85,9 +87,20 @@ class LicenseServer:
         except (keys.KeyFileError, ValueError) as exc:
             raise StartupError(str(exc)) from None
         self.license, self.server_line, self.engine = self._load_license()
+        self.tls_context = _tls_context(config) if config.tls_cert else None
         self.report = _open_report_log(config.state_dir / REPORT_LOG)
-        self.store = LeaseStore(config.state_dir / LEASE_DB)
-        latest = self.store.load_meta(LATEST_TIME)
+        try:
+            self.state_lock = _hold_state(config.state_dir)
+        except BaseException:
+            self.report.close()
+            raise
+        try:
+            self.store = LeaseStore(config.state_dir / LEASE_DB)
+            latest = self.store.load_meta(LATEST_TIME)
+        except BaseException:
+            self.state_lock.release()
+            self.report.close()
+            raise
         self.clock_guard = ClockGuard(int(latest) if latest else None, config.clock_tolerance_ms)
         self.budgets = AddressBudgets(config.limits)
         self.abuse = AbuseMonitor()
@@ -96,7 +109,6 @@ class LicenseServer:
         self._day: tuple[int, date] = (-1, date.min)
         self.signer = GrantSigner(self.identity.private_key)
         self.port = config.port
-        self.tls_context = _tls_context(config) if config.tls_cert else None
         self._listeners: list[Any] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.sessions: set[Any] = set()
@@ -201,6 +213,7 @@ class LicenseServer:
         except StoreError as exc:
             log.error("could not save the latest wall time: %s", exc)
         self.store.close()  # on the loop: what it still commits tells its sessions here
+        self.state_lock.release()
         log.info("netmap_lm stopped; %d lease(s) kept for the next start", len(self.engine.leases))
 
     async def _sweep(self) -> None:
@@ -713,6 +726,18 @@ def _queued(waiter: Waiter) -> dict[str, Any]:
     return messages.ok(
         waiter.request.id, queued=True, position=waiter.position, feature=waiter.request.feature
     )
+
+
+def _hold_state(state: Path) -> statelock.StateLock:
+    try:
+        return statelock.hold(state)
+    except StateInUse as exc:
+        raise StartupError(str(exc)) from None
+    except OSError as exc:
+        raise StartupError(
+            f"{state / statelock.LOCK_FILE}: cannot open the lock file ({exc.strerror or exc}); "
+            "the state directory must be writable by the server's user"
+        ) from None
 
 
 def _open_report_log(path: Path) -> ReportLog:
