@@ -51,3 +51,28 @@ def test_async_unreachable(kit):
         assert info.value.reason == "SERVER_UNREACHABLE"
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_async_grant_that_fails_verification_is_given_back(kit, server):
+    """A man in the middle edits the grant: the client refuses it and checks the
+    seat in at once, as a genuine server still counts it (lease timeout 4 s)."""
+    from security._net import Mitm
+
+    def edit(request, reply):
+        if request.get("op") == "checkout" and reply.get("ok"):
+            reply["grant"]["user"] = "mallory"
+        return reply
+
+    async def scenario() -> None:
+        with Mitm(kit.port, on_reply=edit) as mitm:
+            c = AsyncLicenseClient(servers=mitm.servers, vendor_key=str(kit.vendor_pub))
+            with pytest.raises(LicenseDenied) as info:
+                await c.checkout("netmap", "5.0")
+            assert info.value.reason == "SERVER_NOT_TRUSTED"
+            assert "not in the signed batch" in info.value.message
+            assert mitm.ops() == ["hello", "checkout", "checkin"]
+        async with AsyncLicenseClient(servers=kit.servers, vendor_key=str(kit.vendor_pub)) as c:
+            status = await c.status("netmap")
+            assert status["features"][0]["in_use"] == 0
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))

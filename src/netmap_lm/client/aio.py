@@ -9,6 +9,7 @@ leases of the client, so there is no UDP socket to manage) and is lost, with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 
 from netmap_lm import PROTOCOL_VERSION, __version__, reasons
 from netmap_lm.client.environment import format_address
-from netmap_lm.client.session import Refused, SessionError, reply_to
+from netmap_lm.client.session import Refused, SessionError, checkin_for, reply_to
 from netmap_lm.client.sync import ClientSettings, _denied
 from netmap_lm.encoding import b64u_decode, compact_json
 from netmap_lm.protocol import trust
@@ -152,6 +153,11 @@ class AsyncLicenseClient(ClientSettings):
         try:
             grant = self.verified_grant(reply, session, request)
         except trust.Untrusted as exc:
+            # As LicenseClient does: a genuine server may still count the seat.
+            give_back = checkin_for(reply)
+            if give_back is not None:
+                with contextlib.suppress(LicenseDenied):
+                    await self._request(give_back)
             await self.close()
             raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
         lease = AsyncLease(self, grant, on_lost)
