@@ -358,3 +358,23 @@ def test_tampered_grant_is_not_trusted(
             client.close()
     assert denied.value.reason == "SERVER_NOT_TRUSTED"
     assert denied.value.exit_code == 76
+
+
+def test_a_lease_token_never_goes_to_a_server_before_its_hello_verifies(genuine: Kit) -> None:
+    """Only a checkout rides with the hello.  A check-in (or TCP heartbeat) on a
+    new session carries the lease token, the lease's bearer credential: it waits
+    until the hello verifies, so a fake server in the list never sees it."""
+    from netmap_lm.client.environment import parse_servers
+
+    client = LicenseClient(servers=genuine.servers, vendor_key=str(genuine.vendor_pub))
+    lease = client.checkout("netmap", "5.0", heartbeat=False)
+    forger = Forger(genuine, "made-up")
+    with thread_server(forger.handle) as fake:
+        client._drop()  # the session broke; the next request opens a new one ...
+        client.servers = parse_servers(fake.servers)  # ... and finds only the fake
+        lease.checkin()  # SERVER_NOT_TRUSTED: not an error for a check-in
+    assert [r["op"] for r in forger.requests] == ["hello"]
+    assert not any("token" in r for r in forger.requests)
+    client.servers = parse_servers(genuine.servers)
+    client._request({"op": "checkin", "lease": lease.id, "token": lease._token})
+    client.close()

@@ -217,16 +217,20 @@ class LicenseClient(ClientSettings):
     def _request(
         self,
         message: dict[str, Any] | Callable[[Session], dict[str, Any]],
+        *,
+        with_hello: bool = False,
         **options: Any,
     ) -> tuple[Session, dict[str, Any]]:
         """Send on the current session; on a broken one, reconnect once and resend.
 
         ``message`` may be a function of the session, for fields bound to its
-        nonce (lease tokens, admin proofs); any other goes out with the hello
-        of a new session."""
+        nonce (admin proofs).  ``with_hello``: a new session sends it in the
+        hello's write, before the server is verified, so only for a message
+        that holds nothing a fake server could use (a checkout; never a lease
+        token)."""
         with self._lock:
             for attempt in (1, 2):
-                first = None if callable(message) else dict(message)
+                first = dict(message) if with_hello and not callable(message) else None
                 if self._session is None:
                     session = self._connect(first)
                 else:
@@ -306,7 +310,7 @@ class LicenseClient(ClientSettings):
             if on_queued is not None and isinstance(reply.get("position"), int):
                 on_queued(reply["position"])
 
-        session, reply = self._request(request, wait=wait, on_interim=interim)
+        session, reply = self._request(request, with_hello=True, wait=wait, on_interim=interim)
         if reply.get("hostid_required") and not request["hostid"]:
             request["hostid"] = self.hostid  # a node-locked line: say who we are
             session, reply = self._request(request, wait=wait, on_interim=interim)
