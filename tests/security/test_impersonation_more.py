@@ -171,8 +171,8 @@ def test_seat_granted_with_a_distrusted_hello_is_given_back(genuine: Kit) -> Non
     before = _in_use(genuine)
     with Mitm(genuine.port, on_reply=_on_hello(edit)) as mitm:
         _refused(genuine, mitm.servers)
-        deadline = time.monotonic() + 5.0
-        while _in_use(genuine) != before and time.monotonic() < deadline:
+        deadline = time.monotonic() + 5.0  # the give-back may still be on its way
+        while time.monotonic() < deadline and (len(mitm.seen) < 3 or _in_use(genuine) != before):
             time.sleep(0.05)
         granted = [reply for request, reply in mitm.seen if request.get("op") == "checkout"]
         assert granted and granted[0]["ok"], mitm.seen  # the server did grant a seat
