@@ -127,10 +127,11 @@ def test_failover_list_of_dead_servers_is_unreachable(kit: Kit) -> None:
     assert report["reason"] == "SERVER_UNREACHABLE"
 
 
-def test_checkout_goes_out_with_the_hello(kit: Kit, served: ServerProcess) -> None:
+@pytest.mark.parametrize("op", ["checkout", "status"])
+def test_checkout_goes_out_with_the_hello(kit: Kit, served: ServerProcess, op: str) -> None:
     """A proxy that forwards nothing until it holds two lines: a client that
-    waited for the hello's answer before sending its checkout would hang here
-    (and time out); this one sends both at once and is granted."""
+    waited for the hello's answer before sending its checkout (or status)
+    would hang here (and time out); this one sends both at once."""
     from ._util import relay, thread_server
 
     before_answer: list[str] = []
@@ -158,10 +159,13 @@ def test_checkout_goes_out_with_the_hello(kit: Kit, served: ServerProcess) -> No
     with thread_server(two_lines_first) as proxy:
         client = LicenseClient(servers=proxy.servers, vendor_key=str(kit.vendor_pub), timeout=3.0)
         try:
-            lease = client.checkout("netmap", "5.0", heartbeat=False)
-            assert lease_ids(kit) == {lease.id}
-            lease.checkin()
+            if op == "checkout":
+                lease = client.checkout("netmap", "5.0", heartbeat=False)
+                assert lease_ids(kit) == {lease.id}
+                lease.checkin()
+            else:
+                assert client.status("netmap")["features"][0]["name"] == "netmap"
         finally:
             client.close()
-    assert before_answer == ["hello", "checkout"]
+    assert before_answer == ["hello", op]
     assert in_use(kit) == 0

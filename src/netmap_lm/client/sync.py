@@ -226,8 +226,8 @@ class LicenseClient(ClientSettings):
         ``message`` may be a function of the session, for fields bound to its
         nonce (admin proofs).  ``with_hello``: a new session sends it in the
         hello's write, before the server is verified, so only for a message
-        that holds nothing a fake server could use (a checkout; never a lease
-        token)."""
+        that holds nothing a fake server could use (a checkout, a status;
+        never a lease token or an admin proof)."""
         with self._lock:
             for attempt in (1, 2):
                 first = dict(message) if with_hello and not callable(message) else None
@@ -404,7 +404,7 @@ class LicenseClient(ClientSettings):
         message: dict[str, Any] = {"op": "status"}
         if feature:
             message["feature"] = feature
-        _, reply = self._request(message)
+        _, reply = self._request(message, with_hello=True)  # names no more than a feature
         if not reply.get("ok"):
             raise _denied(reply)
         return reply
