@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from netmap_lm import LicenseClient
+from netmap_lm import AsyncLicenseClient, LicenseClient
 from support import Kit, ServerProcess, free_port, wait_for
 
 from ._util import in_use, lease_ids
@@ -127,7 +128,7 @@ def test_failover_list_of_dead_servers_is_unreachable(kit: Kit) -> None:
     assert report["reason"] == "SERVER_UNREACHABLE"
 
 
-@pytest.mark.parametrize("op", ["checkout", "status"])
+@pytest.mark.parametrize("op", ["checkout", "status", "async checkout"])
 def test_checkout_goes_out_with_the_hello(kit: Kit, served: ServerProcess, op: str) -> None:
     """A proxy that forwards nothing until it holds two lines: a client that
     waited for the hello's answer before sending its checkout (or status)
@@ -163,9 +164,18 @@ def test_checkout_goes_out_with_the_hello(kit: Kit, served: ServerProcess, op: s
                 lease = client.checkout("netmap", "5.0", heartbeat=False)
                 assert lease_ids(kit) == {lease.id}
                 lease.checkin()
+            elif op == "async checkout":
+                asyncio.run(asyncio.wait_for(_async_checkout_and_checkin(kit, proxy.servers), 10))
             else:
                 assert client.status("netmap")["features"][0]["name"] == "netmap"
         finally:
             client.close()
-    assert before_answer == ["hello", op]
+    assert before_answer == ["hello", op.removeprefix("async ")]
     assert in_use(kit) == 0
+
+
+async def _async_checkout_and_checkin(kit: Kit, servers: str) -> None:
+    async with AsyncLicenseClient(servers=servers, vendor_key=str(kit.vendor_pub), timeout=3) as c:
+        lease = await c.checkout("netmap", "5.0")
+        assert lease_ids(kit) == {lease.id}
+        await lease.checkin()

@@ -17,7 +17,13 @@ from typing import Any
 
 from netmap_lm import PROTOCOL_VERSION, __version__, reasons
 from netmap_lm.client.environment import format_address
-from netmap_lm.client.session import Refused, SessionError, checkin_for, reply_to
+from netmap_lm.client.session import (
+    GIVE_BACK_WAIT,
+    Refused,
+    SessionError,
+    checkin_for,
+    reply_to,
+)
 from netmap_lm.client.sync import ClientSettings, _denied
 from netmap_lm.encoding import b64u_decode, compact_json
 from netmap_lm.protocol import trust
@@ -40,10 +46,20 @@ class _AsyncSession:
         self.server_time_ms = 0
 
     async def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        self._next_id += 1
-        rid = message["id"] = self._next_id
-        self.writer.write(compact_json(message).encode() + b"\n")
+        return await self.receive(await self.send(message))
+
+    async def send(self, *messages: dict[str, Any]) -> int:
+        """Send requests in one write, each with a new ``id``; the first one's id."""
+        lines = []
+        for message in messages:
+            self._next_id += 1
+            message["id"] = self._next_id
+            lines.append(compact_json(message).encode() + b"\n")
+        self.writer.write(b"".join(lines))
         await self.writer.drain()
+        return self._next_id - len(messages) + 1
+
+    async def receive(self, rid: int) -> dict[str, Any]:
         while True:
             line = await self.reader.readline()
             if not line:
@@ -66,9 +82,10 @@ class AsyncLicenseClient(ClientSettings):
         self._session: _AsyncSession | None = None
         self._lock = asyncio.Lock()
 
-    async def _connect(self) -> _AsyncSession:
-        if self._session is not None:
-            return self._session
+    async def _connect(self, first: dict[str, Any] | None = None) -> _AsyncSession:
+        """A new verified session with the first server that answers; ``first``
+        goes out in the hello's write (as ``LicenseClient`` does: see
+        ``client/session.py``), its reply read with ``session.receive``."""
         untrusted, unreachable = [], []
         for address in self.servers:
             try:
@@ -81,22 +98,25 @@ class AsyncLicenseClient(ClientSettings):
                 continue
             session = _AsyncSession(address, reader, writer)
             try:
-                hello = await asyncio.wait_for(
-                    session.request(
-                        {
-                            "op": "hello",
-                            "protocol": PROTOCOL_VERSION,
-                            "nonce": session.nonce,
-                            "client": f"netmap-lm-py-async/{__version__}",
-                        }
-                    ),
-                    self.timeout,
-                )
+                hello_message = {
+                    "op": "hello",
+                    "protocol": PROTOCOL_VERSION,
+                    "nonce": session.nonce,
+                    "client": f"netmap-lm-py-async/{__version__}",
+                }
+                messages = (hello_message, first) if first else (hello_message,)
+                rid = await asyncio.wait_for(session.send(*messages), self.timeout)
+                hello = await asyncio.wait_for(session.receive(rid), self.timeout)
                 if not hello.get("ok"):
                     raise trust.Untrusted(f"hello refused: {hello.get('message')}")
-                session.server_key, _ = trust.verify_hello(
-                    hello, session.nonce, self.vendor_key, PROTOCOL_VERSION
-                )
+                try:
+                    session.server_key, _ = trust.verify_hello(
+                        hello, session.nonce, self.vendor_key, PROTOCOL_VERSION
+                    )
+                except trust.Untrusted:
+                    if first:
+                        await self._give_back_first(session, first)
+                    raise
                 session.server_time_ms = hello["time"]
             except Refused as exc:
                 session.close()
@@ -117,11 +137,33 @@ class AsyncLicenseClient(ClientSettings):
             raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, "; ".join(untrusted))
         raise LicenseDenied(reasons.SERVER_UNREACHABLE, "; ".join(unreachable))
 
-    async def _request(self, message: dict[str, Any]) -> tuple[_AsyncSession, dict[str, Any]]:
+    async def _give_back_first(self, session: _AsyncSession, first: dict[str, Any]) -> None:
+        """Best effort, on a server whose hello did not verify: check in the
+        seat the request sent with the hello may have been granted."""
+        try:
+            reply = await asyncio.wait_for(session.receive(first["id"]), GIVE_BACK_WAIT)
+            message = checkin_for(reply)
+            if message is not None:
+                await asyncio.wait_for(session.send(message), GIVE_BACK_WAIT)
+        except (OSError, TimeoutError, SessionError, trust.Untrusted):
+            pass
+
+    async def _request(
+        self, message: dict[str, Any], *, with_hello: bool = False
+    ) -> tuple[_AsyncSession, dict[str, Any]]:
+        """As ``LicenseClient._request``: ``with_hello`` only for a message
+        that holds nothing a fake server could use (never a lease token)."""
         async with self._lock:
             for attempt in (1, 2):
-                session = await self._connect()
+                session = self._session
+                first = dict(message) if with_hello and session is None else None
+                if session is None:
+                    session = await self._connect(first)
                 try:
+                    if first is not None:
+                        return session, await asyncio.wait_for(
+                            session.receive(first["id"]), self.timeout
+                        )
                     return session, await asyncio.wait_for(
                         session.request(dict(message)), self.timeout
                     )
@@ -146,8 +188,11 @@ class AsyncLicenseClient(ClientSettings):
     async def checkout(
         self, feature: str, version: str = "0", *, on_lost: AsyncLostCallback | None = None
     ) -> AsyncLease:
-        request = self.checkout_request(feature, version, hostid=True)
-        session, reply = await self._request(request)
+        request = self.checkout_request(feature, version, hostid=False)
+        session, reply = await self._request(request, with_hello=True)
+        if reply.get("hostid_required") and not request["hostid"]:
+            request["hostid"] = self.hostid  # a node-locked line: say who we are
+            session, reply = await self._request(request)
         if not reply.get("ok"):
             raise _denied(reply)
         try:
@@ -168,7 +213,7 @@ class AsyncLicenseClient(ClientSettings):
         message: dict[str, Any] = {"op": "status"}
         if feature:
             message["feature"] = feature
-        _, reply = await self._request(message)
+        _, reply = await self._request(message, with_hello=True)  # names no more than a feature
         if not reply.get("ok"):
             raise _denied(reply)
         return reply
