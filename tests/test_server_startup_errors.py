@@ -87,6 +87,7 @@ def test_a_state_directory_another_server_holds_is_refused(kit: Kit) -> None:
             kit.cli(*second), f"{kit.state} is in use by another netmap-lm serve"
         )
         assert f"pid {first.proc.pid}" in line and "its own --state DIR" in line
+        assert (kit.state / "serve.lock").stat().st_mode & 0o777 == 0o600
         held = kit.cli("checkout", "netmap", "--json")
         assert held.returncode == 0, held.stderr  # the first server is untouched
     finally:

@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - not POSIX: no lock (documented)
     fcntl = None  # type: ignore[assignment]
 
 LOCK_FILE = "serve.lock"
+LOCK_MODE = 0o600
 
 
 class StateInUse(Exception):
@@ -40,7 +41,15 @@ class StateLock:
 def hold(state: Path) -> StateLock:
     """Take ``state`` for this process; :class:`StateInUse` if a server has it."""
     path = state / LOCK_FILE
-    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+    # 0600: whoever can open the file can take the lock, and so keep the
+    # server from starting.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, LOCK_MODE)
+    try:
+        os.fchmod(fd, LOCK_MODE)  # also one made by hand or by an older release
+    except OSError:
+        os.close(fd)
+        raise
+    handle = os.fdopen(fd, "r+", encoding="utf-8")
     if fcntl is not None:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
