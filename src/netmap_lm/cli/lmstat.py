@@ -25,9 +25,13 @@ from typing import NoReturn
 
 from netmap_lm import reasons
 from netmap_lm.cli import lmstat_format as fmt
-from netmap_lm.client.environment import DEFAULT_PORT, AddressError, parse_servers
+from netmap_lm.client.environment import (
+    DEFAULT_PORT,
+    SERVERS_ENV,
+    AddressError,
+    parse_servers,
+)
 
-SERVERS_ENV = "NETMAP_LM_SERVERS"
 DEFAULT_TIMEOUT = 5.0
 MAX_TIMEOUT = 3600.0  # seconds: an hour is ample for -t; a socket cannot take 1e10
 ALL = "\0all"  # -f/-i given without a feature: every feature

@@ -176,7 +176,7 @@ class Session:
                 "nonce": self.nonce,
                 "client": f"netmap-lm-py/{__version__}",
             }
-            rid = self._send(hello_message, first) if first else self._send(hello_message)
+            rid = self._send(*((hello_message, first) if first else (hello_message,)))
             if callable(vendor_key):
                 vendor_key = vendor_key()
             hello = self._receive(rid)

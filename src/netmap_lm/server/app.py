@@ -16,6 +16,7 @@ operation takes the peer's address for the abuse monitor and the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import os
@@ -88,19 +89,14 @@ class LicenseServer:
             raise StartupError(str(exc)) from None
         self.license, self.server_line, self.engine = self._load_license()
         self.tls_context = _tls_context(config) if config.tls_cert else None
-        self.report = _open_report_log(config.state_dir / REPORT_LOG)
-        try:
+        with contextlib.ExitStack() as undo:  # what is open when a later step fails
+            self.report = _open_report_log(config.state_dir / REPORT_LOG)
+            undo.callback(self.report.close)
             self.state_lock = _hold_state(config.state_dir)
-        except BaseException:
-            self.report.close()
-            raise
-        try:
+            undo.callback(self.state_lock.release)
             self.store = LeaseStore(config.state_dir / LEASE_DB)
             latest = self.store.load_meta(LATEST_TIME)
-        except BaseException:
-            self.state_lock.release()
-            self.report.close()
-            raise
+            undo.pop_all()
         self.clock_guard = ClockGuard(int(latest) if latest else None, config.clock_tolerance_ms)
         self.budgets = AddressBudgets(config.limits)
         self.abuse = AbuseMonitor()
