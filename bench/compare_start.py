@@ -10,30 +10,32 @@ per-round differences, which the machine's drift cancels out of.
     .venv/bin/python bench/compare_start.py --baseline HEAD~1 [--runs 150]
 
 The baseline is ``git archive REV src`` in a temporary directory; both
-clients run with their tree first on ``PYTHONPATH``.  Loopback only; the
-server is killed by its PID at the end.
+clients run with their tree first on ``PYTHONPATH``.  With ``--rtt-ms`` the
+clients reach the server through ``bench/delay_proxy.py``, as if it were
+that far away.  Loopback only; every process is killed by its PID at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from run import (
     CLIENT_CODE,
     FLOOR_CODE,
+    HERE,
     PYTHON,
     BenchError,
     Processes,
     free_port,
     make_kit,
+    run_comparison,
     server_argv,
+    source_of,
     start_env,
 )
 
@@ -44,57 +46,52 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", required=True, help="git revision to compare with")
     parser.add_argument("--runs", type=int, default=150, help="rounds (one start of each)")
+    parser.add_argument(
+        "--rtt-ms", type=float, default=0.0, help="round-trip time to the server (a delay proxy)"
+    )
     args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="netmap-lm-compare-"))
-    procs = Processes()
-    try:
-        baseline = tmp / "baseline"
-        baseline.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", args.baseline, "src"],
-            capture_output=True,
-            check=False,
-        )
-        if archive.returncode != 0:
-            print(f"cannot archive {args.baseline}: {archive.stderr.decode().strip()}")
-            return 1
-        subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive.stdout, check=True)
-        kit = make_kit(tmp, free_port())
-        procs.start("netmap-lm serve", server_argv(kit), tmp / "server.log", kit.port)
-        code = CLIENT_CODE.format(servers=kit.servers, vendor=str(kit.vendor_pub))
-        env = start_env(kit)
-        variants = {
-            "floor": (FLOOR_CODE, ROOT / "src"),
-            "baseline": (code, baseline / "src"),
-            "this tree": (code, ROOT / "src"),
-        }
-        times: dict[str, list[float]] = {name: [] for name in variants}
-        for i in range(args.runs + 1):  # round 0 warms the caches and is not counted
-            order = list(variants.items())
-            for name, (source, path) in order if i % 2 else reversed(order):
-                t0 = time.perf_counter()
-                done = subprocess.run(
-                    [PYTHON, "-c", source], env=dict(env, PYTHONPATH=str(path)), check=False
-                )
-                if done.returncode != 0:
-                    raise BenchError(f"{name} start failed")
-                if i:
-                    times[name].append((time.perf_counter() - t0) * 1000)
-        med = {name: statistics.median(values) for name, values in times.items()}
-        pairs = zip(times["baseline"], times["this tree"], strict=True)
-        diff = statistics.median(b - a for a, b in pairs)
-        print(f"client start, median of {args.runs} rounds (ms):")
-        for name, value in med.items():
-            ratio = "" if name == "floor" else f"   ÷ floor = {value / med['floor']:.3f}"
-            print(f"  {name:10s} {value:6.1f}{ratio}")
-        print(f"  this tree − baseline, median of paired rounds: {diff:+.2f} ms")
-        return 0
-    except BenchError as exc:
-        print(f"comparison broke: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        procs.kill_all()
-        shutil.rmtree(tmp, ignore_errors=True)
+    return run_comparison(lambda tmp, procs: compare(args, tmp, procs))
+
+
+def compare(args: argparse.Namespace, tmp: Path, procs: Processes) -> None:
+    baseline = source_of(args.baseline, tmp / "baseline")
+    kit = make_kit(tmp, free_port())
+    procs.start("netmap-lm serve", server_argv(kit), tmp / "server.log", kit.port)
+    servers = kit.servers
+    if args.rtt_ms:
+        port = free_port()
+        proxy = [PYTHON, str(HERE / "delay_proxy.py"), "--port", str(port)]
+        proxy += ["--to", str(kit.port), "--rtt-ms", str(args.rtt_ms)]
+        procs.start("delay proxy", proxy, tmp / "proxy.log", port)
+        servers = f"{port}@127.0.0.1"
+    code = CLIENT_CODE.format(servers=servers, vendor=str(kit.vendor_pub))
+    env = start_env(kit)
+    variants = {
+        "floor": (FLOOR_CODE, ROOT / "src"),
+        "baseline": (code, baseline),
+        "this tree": (code, ROOT / "src"),
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for i in range(args.runs + 1):  # round 0 warms the caches and is not counted
+        order = list(variants.items())
+        for name, (source, path) in order if i % 2 else reversed(order):
+            t0 = time.perf_counter()
+            done = subprocess.run(
+                [PYTHON, "-c", source], env=dict(env, PYTHONPATH=str(path)), check=False
+            )
+            if done.returncode != 0:
+                raise BenchError(f"{name} start failed")
+            if i:
+                times[name].append((time.perf_counter() - t0) * 1000)
+    med = {name: statistics.median(values) for name, values in times.items()}
+    pairs = zip(times["baseline"], times["this tree"], strict=True)
+    diff = statistics.median(b - a for a, b in pairs)
+    away = f", server {args.rtt_ms:g} ms away" if args.rtt_ms else ""
+    print(f"client start, median of {args.runs} rounds (ms){away}:")
+    for name, value in med.items():
+        ratio = "" if name == "floor" else f"   ÷ floor = {value / med['floor']:.3f}"
+        print(f"  {name:10s} {value:6.1f}{ratio}")
+    print(f"  this tree − baseline, median of paired rounds: {diff:+.2f} ms")
 
 
 if __name__ == "__main__":

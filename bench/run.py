@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,17 @@ class Processes:
     def __init__(self) -> None:
         self.procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
 
-    def start(self, name: str, argv: list[str], log: Path, port: int) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        log: Path,
+        port: int,
+        extra_env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         with log.open("wb") as out:
             env = dict(os.environ, PYTHONUNBUFFERED="1", XDG_DATA_HOME=str(log.parent / "xdg"))
+            env.update(extra_env or {})
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         self.procs.append((name, proc, log))
         deadline = time.monotonic() + START_TIMEOUT
@@ -119,6 +128,37 @@ class Processes:
             except subprocess.TimeoutExpired:
                 pass
         self.procs.clear()
+
+
+def run_comparison(body: Callable[[Path, Processes], None]) -> int:
+    """Run ``body(tmp, procs)`` of a paired comparison: a temporary directory,
+    and every process it starts killed by PID at the end; 1 if it broke."""
+    tmp = Path(tempfile.mkdtemp(prefix="netmap-lm-compare-"))
+    procs = Processes()
+    try:
+        body(tmp, procs)
+        return 0
+    except BenchError as exc:
+        print(f"comparison broke: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        procs.kill_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def source_of(revision: str, into: Path) -> Path:
+    """The ``src`` tree of a git revision of this repository, extracted under
+    ``into`` (for the paired comparisons); :class:`BenchError` if git cannot."""
+    archive = subprocess.run(
+        ["git", "-C", str(HERE.parent), "archive", revision, "src"],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        raise BenchError(f"cannot archive {revision}: {archive.stderr.decode().strip()}")
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "src"
 
 
 def _tail(log: Path, lines: int = 20) -> str:
