@@ -128,6 +128,44 @@ def test_failover_list_of_dead_servers_is_unreachable(kit: Kit) -> None:
     assert report["reason"] == "SERVER_UNREACHABLE"
 
 
+def test_the_request_is_on_its_way_before_the_verifier_is_imported(
+    kit: Kit, served: ServerProcess
+) -> None:
+    """An application's first checkout sends its hello and request, and only
+    then imports ``cryptography`` (most of a license check's start cost), so
+    the import runs while the server answers.  Importing the library and
+    making a client load none of it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "def loaded(): return 'cryptography' in sys.modules\n"
+        "from netmap_lm import LicenseClient\n"
+        "import netmap_lm.client.session as session\n"
+        "seen = {'imported': loaded()}\n"
+        "send = session.Session._send\n"
+        "def first_send(self, *messages):\n"
+        "    seen.setdefault('sent', loaded())\n"
+        "    return send(self, *messages)\n"
+        "session.Session._send = first_send\n"
+        f"client = LicenseClient(servers={kit.servers!r}, vendor_key={str(kit.vendor_pub)!r})\n"
+        "seen['client made'] = loaded()\n"
+        "lease = client.checkout('netmap', '5.0', heartbeat=False)\n"
+        "seen['checked out'] = loaded()\n"
+        "lease.checkin()\n"
+        "print(sorted(seen.items()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(
+        [("checked out", True), ("client made", False), ("imported", False), ("sent", False)]
+    )
+    assert lease_ids(kit) == set()
+
+
 @pytest.mark.parametrize("op", ["checkout", "status", "async checkout"])
 def test_checkout_goes_out_with_the_hello(kit: Kit, served: ServerProcess, op: str) -> None:
     """A proxy that forwards nothing until it holds two lines: a client that

@@ -6,5 +6,7 @@ modules instead of ``socket`` and ``threading`` (which cost more to import
 than everything else here together), JSON and base64url without the ``json``
 package and ``binascii`` (``netmap_lm.encoding``), and loads ``ssl`` only for
 TLS, ``struct`` only once heartbeats start, and ``json`` and
-``client/borrow.py`` only for borrows.
+``client/borrow.py`` only for borrows.  ``cryptography``, the largest import
+of all, is loaded by the first checkout once its request is on the wire, so
+it runs while the server answers (``protocol/trust.py``).
 """

@@ -141,8 +141,10 @@ class Session:
     """A connection whose hello verified against the pinned vendor key.
 
     ``vendor_key`` is that key, or a function giving it, called once the hello
-    is on its way: building the first key object of a process costs OpenSSL
-    ~0.6 ms of set-up, which this way overlaps the server's work on the hello.
+    is on its way: the first key object of a process imports ``cryptography``
+    and sets up OpenSSL (tens of milliseconds, most of what a license check
+    costs an application at start), which this way overlaps the round trip
+    to the server and its work on the hello.
 
     ``first`` is a request sent in the same write as the hello, so the server
     works on both (a checkout: its fsync) while this side checks the hello,

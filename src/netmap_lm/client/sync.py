@@ -18,6 +18,7 @@ import _socket
 import _thread
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,12 +48,12 @@ def load_vendor_key(source: Any) -> Any:
 
 def read_vendor_key(source: Any) -> Any:
     """:func:`load_vendor_key`, checked but not yet made a key object: an
-    Ed25519 public key as given, else its 32 raw bytes.  (The first key
-    object of a process costs OpenSSL ~0.6 ms of set-up; a client spends it
-    while a server works on its hello.)"""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    if isinstance(source, Ed25519PublicKey):
+    Ed25519 public key as given, else its 32 raw bytes.  (Making the first key
+    object of a process imports ``cryptography`` and sets up OpenSSL; a client
+    does that while a server works on its hello, ``protocol/trust.py``.)"""
+    # A key object exists only if its module is loaded: look, do not import.
+    ed25519 = sys.modules.get("cryptography.hazmat.primitives.asymmetric.ed25519")
+    if ed25519 is not None and isinstance(source, ed25519.Ed25519PublicKey):
         return source
     if source is None:
         source = os.environ.get(VENDOR_KEY_ENV)

@@ -13,20 +13,23 @@ it (:func:`verify_hello`, :func:`verify_grant`); any failure is
 Signed bytes are ``CONTEXT + canonical_json(object)``; the contexts keep a
 signature of one kind from being passed off as another.
 
-Imported by the client library: standard library and ``cryptography`` only.
+Imported by the client library: standard library and ``cryptography`` only,
+and ``cryptography`` only when a function here first needs it.  Importing it
+is most of what a license check costs an application at start (the floor of
+docs/performance.md); a client sends its hello and first request before it
+makes its first key object, so that import runs while the server answers.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import hmac as crypto_hmac
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from netmap_lm.encoding import b64u_decode, b64u_encode, canonical_json
 from netmap_lm.licensing import lines
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 HELLO_CONTEXT = b"netmap_lm-hello-v1\n"
 GRANT_CONTEXT = b"netmap_lm-grant-v1\n"
@@ -74,6 +77,8 @@ def grant_payload(grant: dict[str, Any]) -> bytes:
 
 def grant_digest(grant: dict[str, Any]) -> str:
     """base64url SHA-256 of a grant's signed form: what a batch signature lists."""
+    from cryptography.hazmat.primitives import hashes
+
     digest = hashes.Hash(hashes.SHA256())
     digest.update(grant_payload(grant))
     return b64u_encode(digest.finalize())
@@ -110,7 +115,9 @@ def lease_token(key: bytes, lease_id: str) -> str:
     The key itself never travels again after the grant, so a token seen on
     the wire does not let anyone forge UDP heartbeats.
     """
-    mac = crypto_hmac.HMAC(key, hashes.SHA256())
+    from cryptography.hazmat.primitives import hashes, hmac
+
+    mac = hmac.HMAC(key, hashes.SHA256())
     mac.update(TOKEN_CONTEXT + lease_id.encode())
     return b64u_encode(mac.finalize()[:16])
 
@@ -121,7 +128,9 @@ def admin_proof(admin_key: bytes, nonce: str) -> str:
     The credential itself never travels, and a proof seen on the wire is
     worthless in any other session.
     """
-    mac = crypto_hmac.HMAC(admin_key, hashes.SHA256())
+    from cryptography.hazmat.primitives import hashes, hmac
+
+    mac = hmac.HMAC(admin_key, hashes.SHA256())
     mac.update(ADMIN_CONTEXT + nonce.encode())
     return b64u_encode(mac.finalize())
 
@@ -297,6 +306,8 @@ def _public_key(text: str) -> Ed25519PublicKey:
 
 def public_key_from_bytes(raw: bytes) -> Ed25519PublicKey:
     """An Ed25519 public key from its 32 raw bytes; ``ValueError`` otherwise."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     if len(raw) != 32:
         raise ValueError("an Ed25519 public key is 32 bytes")
     return Ed25519PublicKey.from_public_bytes(raw)
