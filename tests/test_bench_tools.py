@@ -1,0 +1,95 @@
+"""The benchmark and its paired comparisons still run end to end.
+
+They are measurements, so nothing here looks at a figure: only that each
+tool completes on a tiny load against real processes, prints its verdict
+lines and leaves no process behind.  (``make bench`` runs the real thing.)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+
+
+def _run(args: list[str], timeout: float = 90) -> str:
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _has_git_history() -> bool:
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", "HEAD"],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+needs_git = pytest.mark.skipif(not _has_git_history(), reason="needs the git history")
+
+
+def test_make_bench_runs_on_a_tiny_load_and_writes_its_figures(tmp_path: Path) -> None:
+    figures = tmp_path / "bench.json"
+    out = _run(
+        [
+            str(BENCH / "run.py"),
+            *("--clients", "2", "--rounds", "1", "--warmup", "0.2", "--duration", "0.5"),
+            *("--starts", "2", "--imports", "1", "--json", str(figures)),
+        ]
+    )
+    assert "ratio netmap_lm ÷ echo, N=2" in out
+    assert "(c) ÷ (b) = " in out
+    summary = json.loads(figures.read_text())
+    assert summary["netmap_lm_n2"]["rps"] > 0
+    assert summary["start_floor_ms"] > 0 and summary["start_client_ms"] > 0
+
+
+@needs_git
+def test_compare_start_runs_through_the_delay_proxy() -> None:
+    out = _run(
+        [str(BENCH / "compare_start.py"), "--baseline", "HEAD", "--runs", "2", "--rtt-ms", "2"]
+    )
+    assert "server 2 ms away" in out
+    assert "this tree − baseline, median of paired rounds" in out
+
+
+@needs_git
+def test_compare_servers_runs_both_servers_and_the_echo() -> None:
+    out = _run(
+        [
+            str(BENCH / "compare_servers.py"),
+            *("--baseline", "HEAD", "--rounds", "2", "--clients", "2"),
+            *("--warmup", "0.1", "--duration", "0.3"),
+        ]
+    )
+    assert "baseline   ÷ echo" in out and "this tree  ÷ echo" in out
+    assert "this tree ÷ baseline, median of paired rounds" in out
+
+
+def test_a_comparison_with_an_unknown_revision_says_so() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "compare_start.py"), "--baseline", "no-such-revision"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "cannot archive no-such-revision" in done.stderr
+    assert "Traceback" not in done.stderr
