@@ -4,6 +4,7 @@ grants nothing it could not keep."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 import pytest
@@ -62,3 +63,37 @@ def test_a_grant_that_cannot_be_written_is_not_given_and_the_server_goes_on(kit:
             client.close()
             db.close()
         assert server.proc is not None and server.proc.poll() is None
+
+
+def test_a_checkin_that_cannot_be_written_is_not_recorded(kit: Kit) -> None:
+    """The report log's CHECKIN is written once the release is durable, as
+    its CHECKOUT once the grant is: a release whose commit fails (a trigger
+    refuses the DELETE) leaves none."""
+    from support import wait_for
+
+    kit.write_license()
+    report = kit.state / "report.log"
+    with ServerProcess(kit, lease_timeout=60) as server:
+        client = LicenseClient(servers=kit.servers, vendor_key=str(kit.vendor_pub), timeout=3.0)
+        db = sqlite3.connect(kit.state / "leases.db", isolation_level=None)
+        try:
+            lease = client.checkout("netmap", version="5.0", heartbeat=False)
+            db.execute(
+                "CREATE TRIGGER refuse BEFORE DELETE ON leases"
+                " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+            )
+            # The server drops the session; the client's resend finds the
+            # lease gone from the seat count and is content.
+            with contextlib.suppress(LicenseDenied):
+                lease.checkin()
+            assert wait_for(lambda: "cannot write the lease database" in server.log(), 10)
+            db.execute("DROP TRIGGER refuse")
+            kept = client.checkout("netmap", version="5.0", heartbeat=False)
+            kept.checkin()
+            assert wait_for(lambda: f"CHECKIN lease={kept.id}" in report.read_text(), 10)
+            records = report.read_text()
+            assert f"CHECKOUT lease={lease.id}" in records
+            assert f"CHECKIN lease={lease.id}" not in records
+        finally:
+            client.close()
+            db.close()

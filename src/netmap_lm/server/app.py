@@ -445,7 +445,7 @@ class LicenseServer:
         return lease
 
     def granted(self, lease: Lease, address: str) -> None:
-        """A grant is durable: log it (its reply leaves now)."""
+        """A grant is durable: record it (its reply has left)."""
         log.debug(
             "grant: lease %s of %s v%s to %s@%s (%s)",
             lease.id,
@@ -457,8 +457,12 @@ class LicenseServer:
         )
         self.record_checkout(lease)
 
-    def checkin(self, lease: Lease, address: str) -> None:
+    def checkin(self, lease: Lease) -> None:
+        """A holder gives its seat back (its release is then made durable)."""
         self.engine.checkin(lease.id, now=self.clock())  # with now: the seat may linger
+
+    def checked_in(self, lease: Lease, address: str) -> None:
+        """A checkin is durable: record it (its reply has left)."""
         self.record_checkin(lease, "normal")
         self.note(self.abuse.checkin(self.wall(), address, lease.host, lease.id))
         log.debug(

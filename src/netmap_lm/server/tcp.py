@@ -275,8 +275,10 @@ class Session(asyncio.Protocol):
             if isinstance(held, Denial):
                 self.send(messages.error(request.id, held.reason, held.message))
                 return
-            server.checkin(held, self.address)
-            self._after_commit([Release(held.id)], messages.ok(request.id, lease=held.id))
+            server.checkin(held)
+            self._after_commit(
+                [Release(held.id)], messages.ok(request.id, lease=held.id), released=held
+            )
             server.serve_queue()
         elif isinstance(request, messages.Heartbeat):
             held = server.held_lease(request.lease, request.token, self.address)
@@ -330,8 +332,14 @@ class Session(asyncio.Protocol):
         self._after_commit([Grant(lease)], reply, granted=lease)
 
     def _after_commit(
-        self, changes: list[Change], reply: dict[str, Any], granted: Lease | None = None
+        self,
+        changes: list[Change],
+        reply: dict[str, Any],
+        granted: Lease | None = None,
+        released: Lease | None = None,
     ) -> None:
+        """Send ``reply`` once ``changes`` are durable, then record the grant
+        or the checkin: the reply does not wait for the bookkeeping."""
         if not changes:
             self.send(reply)
             return
@@ -345,7 +353,10 @@ class Session(asyncio.Protocol):
                 return
             if granted is not None:
                 self.server.signer.seal(reply)
-                self.server.granted(granted, self.address)
             self.send(reply)
+            if granted is not None:
+                self.server.granted(granted, self.address)
+            elif released is not None:
+                self.server.checked_in(released, self.address)
 
         self.server.store.commit_then(changes, done)
