@@ -407,8 +407,10 @@ def start_cost(kit: Kit, runs: int) -> dict[str, list[float]]:
         "client": [PYTHON, "-c", code],
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants.items())
     for i in range(runs + 1):  # the first round warms caches and is not counted
-        for name, argv in variants.items():
+        # Reversed every other round: no variant always follows the same one.
+        for name, argv in order if i % 2 else reversed(order):
             t0 = time.perf_counter()
             done = subprocess.run(argv, capture_output=True, env=env)
             elapsed = (time.perf_counter() - t0) * 1000
@@ -641,7 +643,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per N (median reported)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured")
-    parser.add_argument("--starts", type=int, default=20, help="fresh processes per variant")
+    parser.add_argument("--starts", type=int, default=60, help="fresh processes per variant")
     parser.add_argument("--imports", type=int, default=5, help="-X importtime runs")
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s, 5 starts")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
