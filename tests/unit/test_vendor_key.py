@@ -87,3 +87,8 @@ def test_standard_base64_key_text_is_not_called_a_missing_file() -> None:
 
     message = _denied(base64.b64encode(b"\xfb" * 32).decode()).message
     assert message.startswith("vendor key: not an Ed25519 public key"), message
+
+
+def test_a_key_object_is_taken_as_it_is() -> None:
+    public = Ed25519PrivateKey.generate().public_key()
+    assert read_vendor_key(public) is public
