@@ -116,6 +116,61 @@ def test_a_failed_write_fails_every_future_of_its_batch_and_keeps_nothing(
     again.close()
 
 
+def _refuse_deletes(path: Path, of: str | None = None) -> sqlite3.Connection:
+    """Another connection with a trigger that makes a DELETE (of one lease id,
+    or of any) fail, as a disk that refuses the write would."""
+    other = sqlite3.connect(path, isolation_level=None)
+    when = f" WHEN OLD.id = '{of}'" if of else ""
+    other.execute(
+        f"CREATE TRIGGER refuse BEFORE DELETE ON leases{when}"
+        " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+    )
+    return other
+
+
+@pytest.mark.parametrize("then", ["commit", "close"])
+def test_a_release_that_could_not_be_written_goes_again_with_the_next_commit(
+    tmp_path: Path, then: str
+) -> None:
+    """The seat is free whatever the disk said; the file catches up with the
+    next transaction that succeeds (or as the store closes), so a later
+    start does not revive it."""
+    path = tmp_path / "leases.db"
+    store = LeaseStore(path)
+    store.commit_now([Grant(lease(1))])
+    other = _refuse_deletes(path)
+    with pytest.raises(StoreError, match="disk on fire"):
+        store.commit_now([Release(lease(1).id)])
+    other.execute("DROP TRIGGER refuse")
+    other.close()
+    if then == "commit":
+        store.commit_now([Grant(lease(2))])
+    store.close()
+    again = LeaseStore(path)
+    assert again.load_leases() == ([lease(2)] if then == "commit" else [])
+    again.close()
+
+
+def test_a_release_that_cannot_be_written_does_not_hold_up_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "leases.db"
+    store = LeaseStore(path)
+    store.commit_now([Grant(lease(1)), Grant(lease(2))])
+    other = _refuse_deletes(path, of=lease(1).id)
+    with pytest.raises(StoreError):
+        store.commit_now([Release(lease(1).id)])
+    store.commit_now([Grant(lease(3))])  # kept, though the owed release fails again
+    store.commit_now([Release(lease(2).id)])
+    held = sorted(row[0] for row in other.execute("SELECT id FROM leases"))
+    assert held == [lease(1).id, lease(3).id]
+    other.execute("DROP TRIGGER refuse")
+    other.close()
+    store.commit_now([Meta("latest", "1")])
+    store.close()
+    again = LeaseStore(path)
+    assert again.load_leases() == [lease(3)]
+    again.close()
+
+
 def test_what_is_queued_when_the_store_closes_is_committed(tmp_path: Path) -> None:
     store = LeaseStore(tmp_path / "leases.db")
     told: list[object] = []

@@ -17,7 +17,11 @@ wake-ups cost more than the fsync they hide (docs/performance.md).
 
 Failure.  A transaction that fails (disk full, a locked file) is rolled back
 and fails the commits of its turn with :class:`StoreError`; the next turn
-tries again.
+tries again.  A grant that failed is undone by its caller, but a seat that
+came back is free whatever the disk says, so the releases of a failed
+transaction are owed: they are written again after the next transaction
+that succeeds (any commit, at the latest the server's periodic one), in a
+transaction of their own, until the file agrees.
 """
 
 from __future__ import annotations
@@ -131,6 +135,7 @@ class LeaseStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the lease database ({exc})") from None
         self._pending: list[tuple[Sequence[Change], Done]] = []
+        self._owed: list[Release] = []  # releases of failed transactions, to write again
         self._closed = False
         self.batches = 0  # transactions committed, for tests and metrics
         self.changes = 0
@@ -187,7 +192,23 @@ class LeaseStore:
         )
 
     def _write(self, changes: Sequence[Change]) -> StoreError | None:
-        """One transaction, fsync'd; the error if it failed and was rolled back."""
+        """One transaction, fsync'd; the error if it failed and was rolled back
+        (its releases are owed then).  Once one succeeds, the releases still
+        owed are written in a transaction of their own, so that one that
+        cannot be written never holds up the others."""
+        error = self._transaction(changes)
+        if error is not None:
+            self._owed.extend(c for c in changes if isinstance(c, Release))
+            return error
+        if self._owed:
+            owed, self._owed = self._owed, []
+            if self._transaction(owed) is None:
+                log.info("lease store: %d release(s) written after a failure", len(owed))
+            else:
+                self._owed = owed
+        return None
+
+    def _transaction(self, changes: Sequence[Change]) -> StoreError | None:
         if self._closed:
             return StoreError(f"{self.path}: the lease store is closed")
         db = self._db
@@ -254,6 +275,8 @@ class LeaseStore:
             return
         if self._pending:
             self._commit_pending()
+        if self._owed:  # best effort: else their rows come back at the next start
+            self._transaction(self._owed)
         self._closed = True
         self._db.close()
 
