@@ -148,8 +148,10 @@ def test_shutdown_seen_from_the_holder_lease_survives_and_is_reasserted(kit):
         proc.proc.wait(timeout=10)
         time.sleep(2.5)  # heartbeats go unanswered meanwhile
         assert lease.lost is None
-        proc = ServerProcess(kit).start()
+        # Counted while the server is down (no heartbeat can succeed then): the
+        # holder may re-assert before start() returns.
         tcp_before = lease.heartbeats_tcp
+        proc = ServerProcess(kit).start()
         assert wait_for(lambda: lease.heartbeats_tcp > tcp_before, 10)  # re-asserted
         udp_before = lease.heartbeats_udp
         assert wait_for(lambda: lease.heartbeats_udp > udp_before, 10)  # and UDP again
