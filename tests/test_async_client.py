@@ -134,3 +134,21 @@ def test_async_node_locked_line_gets_the_host_ids_when_it_asks(kit, monkeypatch)
 
     with ServerProcess(kit):
         asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_the_async_client_loads_its_verifier_with_its_module():
+    """The blocking client imports ``cryptography`` once its first request is
+    on the wire; the asyncio one must not, or that import would stall the
+    caller's event loop in the middle of a checkout."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from netmap_lm import AsyncLicenseClient\n"
+        "print('cryptography.hazmat.primitives.asymmetric.ed25519' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "True"

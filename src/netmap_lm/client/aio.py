@@ -15,6 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+# Loaded with this module, unlike in the blocking client: imported during a
+# checkout it would hold up the caller's event loop for tens of milliseconds.
+from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: F401
+
 from netmap_lm import PROTOCOL_VERSION, __version__, reasons
 from netmap_lm.client.environment import format_address
 from netmap_lm.client.session import (
