@@ -462,7 +462,7 @@ class LicenseServer:
         self.engine.checkin(lease.id, now=self.clock())  # with now: the seat may linger
 
     def checked_in(self, lease: Lease, address: str) -> None:
-        """A checkin is durable: record it (its reply has left)."""
+        """A checkin has been committed (or its release is owed): record it."""
         self.record_checkin(lease, "normal")
         self.note(self.abuse.checkin(self.wall(), address, lease.host, lease.id))
         log.debug(

@@ -339,7 +339,10 @@ class Session(asyncio.Protocol):
         released: Lease | None = None,
     ) -> None:
         """Send ``reply`` once ``changes`` are durable, then record the grant
-        or the checkin: the reply does not wait for the bookkeeping."""
+        or the checkin: the reply does not wait for the bookkeeping.  A grant
+        that could not be written is undone and never recorded; a released
+        seat is free either way (the store writes its release later,
+        ``store/sqlite.py``), so its checkin is recorded either way."""
         if not changes:
             self.send(reply)
             return
@@ -350,13 +353,13 @@ class Session(asyncio.Protocol):
                 if granted is not None:
                     self.server.engine.checkin(granted.id)
                 self._close()
-                return
-            if granted is not None:
-                self.server.signer.seal(reply)
-            self.send(reply)
-            if granted is not None:
-                self.server.granted(granted, self.address)
-            elif released is not None:
+            else:
+                if granted is not None:
+                    self.server.signer.seal(reply)
+                self.send(reply)
+                if granted is not None:
+                    self.server.granted(granted, self.address)
+            if released is not None:
                 self.server.checked_in(released, self.address)
 
         self.server.store.commit_then(changes, done)
