@@ -29,6 +29,7 @@ from loadgen import measure
 from run import (
     HERE,
     PYTHON,
+    ROOT,
     Processes,
     capture_replies,
     cpu_seconds,
@@ -39,8 +40,6 @@ from run import (
     source_addresses,
     source_of,
 )
-
-ROOT = HERE.parent
 
 
 def main(argv: list[str] | None = None) -> int:

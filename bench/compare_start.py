@@ -29,6 +29,7 @@ from run import (
     FLOOR_CODE,
     HERE,
     PYTHON,
+    ROOT,
     BenchError,
     Processes,
     free_port,
@@ -38,8 +39,6 @@ from run import (
     source_of,
     start_env,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:

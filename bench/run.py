@@ -43,6 +43,7 @@ from netmap_lm.licensing import keys, licensefile
 from netmap_lm.server.identity import init_state
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent  # the repository
 PYTHON = sys.executable
 START_TIMEOUT = 20.0  # seconds for a server process to accept connections
 RATIO_TARGET = 0.5  # netmap_lm req/s ÷ echo req/s with 32 clients, at least
@@ -150,7 +151,7 @@ def source_of(revision: str, into: Path) -> Path:
     """The ``src`` tree of a git revision of this repository, extracted under
     ``into`` (for the paired comparisons); :class:`BenchError` if git cannot."""
     archive = subprocess.run(
-        ["git", "-C", str(HERE.parent), "archive", revision, "src"],
+        ["git", "-C", str(ROOT), "archive", revision, "src"],
         capture_output=True,
         check=False,
     )
