@@ -4,13 +4,17 @@ grants nothing it could not keep."""
 
 from __future__ import annotations
 
-import contextlib
+import json
+import socket
 import sqlite3
+from typing import Any
 
 import pytest
 
 from netmap_lm import LicenseClient, LicenseDenied
-from support import Kit, ServerProcess
+from netmap_lm.encoding import b64u_decode
+from netmap_lm.protocol import trust
+from support import Kit, LineSocket, ServerProcess
 
 from ._util import in_use, lease_ids, status
 
@@ -65,10 +69,14 @@ def test_a_grant_that_cannot_be_written_is_not_given_and_the_server_goes_on(kit:
         assert server.proc is not None and server.proc.poll() is None
 
 
-def test_a_checkin_that_cannot_be_written_is_recorded_and_written_later(kit: Kit) -> None:
-    """A release whose commit fails (a trigger refuses the DELETE) still
-    frees the seat, so its CHECKIN is recorded; its row goes with the next
-    commit that succeeds, so a restart would not bring the lease back."""
+def test_a_checkin_that_cannot_be_written_is_answered_recorded_and_written_later(
+    kit: Kit,
+) -> None:
+    """A checkin is answered as soon as its seat is free, before its release
+    is committed: a commit that fails (a trigger refuses the DELETE) neither
+    fails the checkin nor closes the connection.  The CHECKIN is recorded;
+    the row goes with the next commit that succeeds, so a restart would not
+    bring the lease back."""
     from support import wait_for
 
     kit.write_license()
@@ -76,27 +84,44 @@ def test_a_checkin_that_cannot_be_written_is_recorded_and_written_later(kit: Kit
     with ServerProcess(kit, lease_timeout=60) as server:
         client = LicenseClient(servers=kit.servers, vendor_key=str(kit.vendor_pub), timeout=3.0)
         db = sqlite3.connect(kit.state / "leases.db", isolation_level=None)
+        raw = LineSocket(socket.create_connection(("127.0.0.1", kit.port), timeout=5.0))
         try:
-            lease = client.checkout("netmap", version="5.0", heartbeat=False)
+            hello = {"op": "hello", "protocol": 1, "nonce": "ab" * 16, "client": "test"}
+            checkout = {"op": "checkout", "feature": "netmap", "version": "5.0"}
+            checkout |= {"user": "u", "host": "h", "display": "", "pid": 1, "project": ""}
+            assert _exchange(raw, hello, 1)["ok"]
+            grant = _exchange(raw, checkout, 2)["grant"]
             db.execute(
                 "CREATE TRIGGER refuse BEFORE DELETE ON leases"
                 " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
             )
-            # The server drops the session; the client's resend finds the
-            # lease gone from the seat count and is content.
-            with contextlib.suppress(LicenseDenied):
-                lease.checkin()
+            token = trust.lease_token(b64u_decode(grant["key"]), grant["lease"])
+            checkin = {"op": "checkin", "lease": grant["lease"], "token": token}
+            assert _exchange(raw, checkin, 3) == {"id": 3, "ok": True, "lease": grant["lease"]}
             assert wait_for(lambda: "cannot write the lease database" in server.log(), 10)
+            assert _exchange(raw, {"op": "status"}, 4)["ok"]  # the connection goes on
             assert in_use(kit) == 0  # free, while its row is still in the file
+            assert [row[0] for row in db.execute("SELECT id FROM leases")] == [grant["lease"]]
             db.execute("DROP TRIGGER refuse")
             kept = client.checkout("netmap", version="5.0", heartbeat=False)
             kept.checkin()
             assert wait_for(lambda: f"CHECKIN lease={kept.id}" in report.read_text(), 10)
             records = report.read_text()
-            assert f"CHECKOUT lease={lease.id}" in records
-            assert records.count(f"CHECKIN lease={lease.id}") == 1
+            assert f"CHECKOUT lease={grant['lease']}" in records
+            assert records.count(f"CHECKIN lease={grant['lease']}") == 1
             # The seat was free all along; the file caught up with the next commit.
             assert [row[0] for row in db.execute("SELECT id FROM leases")] == []
         finally:
+            raw.close()
             client.close()
             db.close()
+
+
+def _exchange(raw: LineSocket, message: dict[str, Any], rid: int) -> dict[str, Any]:
+    """Send one request with id ``rid``; its reply (the connection must stay open)."""
+    raw.sock.sendall(json.dumps({**message, "id": rid}).encode() + b"\n")
+    line = raw.read_line()
+    assert line is not None, "the server closed the connection"
+    reply = json.loads(line)
+    assert reply["id"] == rid, reply
+    return dict(reply)

@@ -276,9 +276,12 @@ class Session(asyncio.Protocol):
                 self.send(messages.error(request.id, held.reason, held.message))
                 return
             server.checkin(held)
-            self._after_commit(
-                [Release(held.id)], messages.ok(request.id, lease=held.id), released=held
-            )
+            # Answered at once, unlike a grant: the seat is free from now on
+            # (a checkout of this turn may take it, and its grant is committed
+            # with this release or after it).  A crash before the turn's commit
+            # brings the lease back until its timeout, answered or not.
+            self.send(messages.ok(request.id, lease=held.id))
+            self._release(held)
             server.serve_queue()
         elif isinstance(request, messages.Heartbeat):
             held = server.held_lease(request.lease, request.token, self.address)
@@ -331,18 +334,24 @@ class Session(asyncio.Protocol):
         """Answer a grant once it is durable."""
         self._after_commit([Grant(lease)], reply, granted=lease)
 
+    def _release(self, lease: Lease) -> None:
+        """Commit a checked-in lease's release, then record the checkin.  Its
+        seat is free either way: a release that could not be written is
+        written later (``store/sqlite.py``), so the checkin is recorded either way."""
+
+        def done(error: StoreError | None) -> None:
+            if error is not None:
+                log.error("lease store: %s", error)
+            self.server.checked_in(lease, self.address)
+
+        self.server.store.commit_then([Release(lease.id)], done)
+
     def _after_commit(
-        self,
-        changes: list[Change],
-        reply: dict[str, Any],
-        granted: Lease | None = None,
-        released: Lease | None = None,
+        self, changes: list[Change], reply: dict[str, Any], granted: Lease | None = None
     ) -> None:
-        """Send ``reply`` once ``changes`` are durable, then record the grant
-        or the checkin: the reply does not wait for the bookkeeping.  A grant
-        that could not be written is undone and never recorded; a released
-        seat is free either way (the store writes its release later,
-        ``store/sqlite.py``), so its checkin is recorded either way."""
+        """Send ``reply`` once ``changes`` are durable, then record the grant:
+        the reply does not wait for the bookkeeping.  A grant that could not
+        be written is undone and never recorded."""
         if not changes:
             self.send(reply)
             return
@@ -359,7 +368,5 @@ class Session(asyncio.Protocol):
                 self.send(reply)
                 if granted is not None:
                     self.server.granted(granted, self.address)
-            if released is not None:
-                self.server.checked_in(released, self.address)
 
         self.server.store.commit_then(changes, done)
