@@ -79,6 +79,27 @@ def test_the_changes_of_one_loop_turn_share_one_transaction(tmp_path: Path) -> N
     again.close()
 
 
+def test_a_change_queued_in_the_next_turn_joins_the_commit(tmp_path: Path) -> None:
+    """The store polls the sockets once more before it commits: a request
+    that arrives while a turn is being handled shares that turn's fsync."""
+    store = LeaseStore(tmp_path / "leases.db")
+    a, b, c = lease(1), lease(2), lease(3)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        late: list[asyncio.Future[None]] = []
+        first = store.commit([Grant(a)])
+        loop.call_soon(lambda: late.append(store.commit([Grant(b)])))  # the next turn
+        await first
+        assert len(late) == 1 and late[0].done()
+        assert (store.batches, store.changes) == (1, 2)
+        await store.commit([Grant(c)])  # a turn of its own, later
+        assert (store.batches, store.changes) == (2, 3)
+
+    asyncio.run(main())
+    store.close()
+
+
 def test_meta_rows_travel_with_leases(tmp_path: Path) -> None:
     store = LeaseStore(tmp_path / "leases.db")
     commit_all(store, [[Grant(lease(1)), Meta("latest_ms", "123"), Meta("latest_ms", "124")]])

@@ -278,7 +278,7 @@ class Session(asyncio.Protocol):
             server.checkin(held)
             # Answered at once, unlike a grant: the seat is free from now on
             # (a checkout of this turn may take it, and its grant is committed
-            # with this release or after it).  A crash before the turn's commit
+            # with this release or after it).  A crash before the next commit
             # brings the lease back until its timeout, answered or not.
             self.send(messages.ok(request.id, lease=held.id))
             self._release(held)
