@@ -81,6 +81,18 @@ def test_remembered_values_format_as_the_first_time(monkeypatch):
     )
 
 
+@given(st.lists(st.integers(0, 2**41), min_size=1, max_size=20))
+def test_remembered_time_stamps_are_those_of_their_millisecond(times):
+    """The stamp of the last second and of the last millisecond are
+    remembered: any sequence of times, repeats included, reads as formatted
+    afresh."""
+    from datetime import UTC, datetime
+
+    for when_ms in [*times, *times[::-1]]:
+        expected = datetime.fromtimestamp(when_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        assert reportlog.format_time(when_ms) == f"{expected}.{when_ms % 1000:03d}Z"
+
+
 WORDS = st.one_of(
     st.sampled_from(["", "netmap", "5.0", "alice", "ws-01", "Jane Doe", "127.0.0.1", "::1"]),
     st.text(max_size=12),

@@ -84,7 +84,8 @@ _CONTROL = {code: " " for code in [*range(32), *range(127, 160), 0x2028, 0x2029]
 
 
 _checked_names: set[str] = set()  # kinds and keys already found well-formed
-_last_second: tuple[int, str] = (-1, "")  # busy servers write many records a second
+_last_second: tuple[int, str] = (-1, "")  # busy servers write many records a second,
+_last_ms: tuple[int, str] = (-1, "")  # and several a millisecond
 MAX_PIECES = 4096  # remembered key=value texts (see _piece) and holders (see _holder)
 _pieces: dict[tuple[str, str], str] = {}
 _holders: dict[tuple[str, ...], str] = {}
@@ -92,13 +93,18 @@ _holders: dict[tuple[str, ...], str] = {}
 
 def format_time(when_ms: int) -> str:
     """``2025-03-04T09:15:02.123Z``: UTC, milliseconds, fixed width."""
-    global _last_second
+    global _last_second, _last_ms
+    cached_ms, text = _last_ms  # one tuple each: safe to share between threads
+    if cached_ms == when_ms:
+        return text
     seconds, millis = divmod(when_ms, 1000)
-    cached_seconds, stamp = _last_second  # one tuple: safe to share between threads
+    cached_seconds, stamp = _last_second
     if cached_seconds != seconds:
         stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         _last_second = (seconds, stamp)
-    return f"{stamp}.{millis:03d}Z"
+    text = f"{stamp}.{millis:03d}Z"
+    _last_ms = (when_ms, text)
+    return text
 
 
 def format_record(kind: str, when_ms: int, fields: dict[str, str | int | None]) -> str:
