@@ -111,7 +111,7 @@ def test_meta_rows_travel_with_leases(tmp_path: Path) -> None:
 
 
 def test_a_failed_write_fails_every_future_of_its_batch_and_keeps_nothing(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "leases.db"
     store = LeaseStore(path, busy_timeout_ms=0)
@@ -127,6 +127,9 @@ def test_a_failed_write_fails_every_future_of_its_batch_and_keeps_nothing(
     results = asyncio.run(main())
     assert all(isinstance(r, StoreError) for r in results), results
     assert "leases.db: cannot write the lease database (database is locked)" in str(results[0])
+    # The store says so once for the transaction, not once for each change in it.
+    said = [r for r in caplog.records if "cannot write the lease database" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "ERROR"
     assert not store._db.in_transaction
     blocker.execute("ROLLBACK")
     blocker.close()

@@ -206,8 +206,8 @@ class LicenseServer:
         await loop.run_in_executor(None, self.report.close)
         try:
             await self.store.commit([Meta(LATEST_TIME, str(self.clock_guard.latest_ms))])
-        except StoreError as exc:
-            log.error("could not save the latest wall time: %s", exc)
+        except StoreError:  # logged by the store
+            log.error("could not save the latest wall time")
         self.store.close()  # on the loop: what it still commits tells its sessions here
         self.state_lock.release()
         log.info("netmap_lm stopped; %d lease(s) kept for the next start", len(self.engine.leases))
@@ -251,8 +251,8 @@ class LicenseServer:
             if changes:
                 try:
                     await self.store.commit(changes)
-                except StoreError as exc:
-                    log.error("could not persist reclaimed leases: %s", exc)
+                except StoreError:  # logged by the store; its releases are owed
+                    log.error("could not persist reclaimed leases yet")
 
     async def _flush_report(self) -> None:
         loop = asyncio.get_running_loop()

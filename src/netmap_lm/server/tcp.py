@@ -337,14 +337,11 @@ class Session(asyncio.Protocol):
     def _release(self, lease: Lease) -> None:
         """Commit a checked-in lease's release, then record the checkin.  Its
         seat is free either way: a release that could not be written is
-        written later (``store/sqlite.py``), so the checkin is recorded either way."""
-
-        def done(error: StoreError | None) -> None:
-            if error is not None:
-                log.error("lease store: %s", error)
-            self.server.checked_in(lease, self.address)
-
-        self.server.store.commit_then([Release(lease.id)], done)
+        written later (``store/sqlite.py``, which logs the failure), so the
+        checkin is recorded either way."""
+        self.server.store.commit_then(
+            [Release(lease.id)], lambda _: self.server.checked_in(lease, self.address)
+        )
 
     def _after_commit(
         self, changes: list[Change], reply: dict[str, Any], granted: Lease | None = None
@@ -357,8 +354,7 @@ class Session(asyncio.Protocol):
             return
 
         def done(error: StoreError | None) -> None:
-            if error is not None:
-                log.error("lease store: %s", error)
+            if error is not None:  # the store has logged it
                 if granted is not None:
                     self.server.engine.checkin(granted.id)
                 self._close()
