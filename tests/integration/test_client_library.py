@@ -134,7 +134,8 @@ def test_the_request_is_on_its_way_before_the_verifier_is_imported(
     """An application's first checkout sends its hello and request, and only
     then imports ``cryptography`` (most of a license check's start cost), so
     the import runs while the server answers.  Importing the library and
-    making a client load none of it."""
+    making a client load none of it; the lease token's HMAC waits for the
+    checkin."""
     import subprocess
     import sys
 
@@ -153,7 +154,10 @@ def test_the_request_is_on_its_way_before_the_verifier_is_imported(
         "seen['client made'] = loaded()\n"
         "lease = client.checkout('netmap', '5.0', heartbeat=False)\n"
         "seen['checked out'] = loaded()\n"
+        "hmac = 'cryptography.hazmat.primitives.hmac'\n"
+        "seen['hmac at checkout'] = hmac in sys.modules\n"
         "lease.checkin()\n"
+        "seen['hmac at checkin'] = hmac in sys.modules\n"
         "print(sorted(seen.items()))\n"
     )
     done = subprocess.run(
@@ -161,9 +165,16 @@ def test_the_request_is_on_its_way_before_the_verifier_is_imported(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(
-        [("checked out", True), ("client made", False), ("imported", False), ("sent", False)]
+        [
+            ("checked out", True),
+            ("client made", False),
+            ("hmac at checkin", True),  # the lease token, made when first sent
+            ("hmac at checkout", False),
+            ("imported", False),
+            ("sent", False),
+        ]
     )
-    assert lease_ids(kit) == set()
+    assert lease_ids(kit) == set()  # the checkin's token was right
 
 
 @pytest.mark.parametrize("op", ["checkout", "status", "async checkout"])

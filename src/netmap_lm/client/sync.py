@@ -455,7 +455,7 @@ class Lease:
         self.lease_timeout: int = grant["lease_timeout"]
         self.grace_seconds: int = max(grant["grace"] * 60, grant["lease_timeout"])
         self._key = b64u_decode(grant["key"])
-        self._token = trust.lease_token(self._key, self.id)
+        self._token_text: str | None = None  # made when first sent (``token``)
         self._on_lost = on_lost
         self._seq = int(time.time() * 1000)  # above any seq of an earlier run
         self._stop = _thread.allocate_lock()
@@ -473,6 +473,16 @@ class Lease:
 
     def __enter__(self) -> Lease:
         return self
+
+    @property
+    def _token(self) -> str:
+        """The lease token of TCP heartbeats and the checkin, made when first
+        needed: its HMAC loads ``cryptography``'s hmac module, which a
+        checkout need not wait for (docs/performance.md, ninth session).
+        Two threads making it at once make the same text."""
+        if self._token_text is None:
+            self._token_text = trust.lease_token(self._key, self.id)
+        return self._token_text
 
     def __exit__(self, *exc: object) -> None:
         self.checkin()
