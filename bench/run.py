@@ -591,6 +591,27 @@ def _median_cpu(runs: list[Run]) -> float | None:
     return statistics.median(known) if known else None
 
 
+def ratio_interval(
+    top: list[float], bottom: list[float], *, resamples: int = 2000, seed: int = 1493
+) -> tuple[float, float]:
+    """5th and 95th percentiles of median(top) ÷ median(bottom) over rounds
+    drawn again with replacement (a bootstrap), the two lists resampled
+    together: their i-th values ran side by side.  How far the ratio could be
+    from the one measured, on this machine, from this run's noise alone."""
+    import random
+
+    draw = random.Random(seed)
+    n = len(top)
+    ratios = []
+    for _ in range(resamples):
+        picks = [draw.randrange(n) for _ in range(n)]
+        ratios.append(
+            statistics.median(top[i] for i in picks) / statistics.median(bottom[i] for i in picks)
+        )
+    ratios.sort()
+    return ratios[int(0.05 * (resamples - 1))], ratios[int(0.95 * (resamples - 1))]
+
+
 def report_start(
     times: dict[str, list[float]],
     imports: ImportCost,
@@ -598,6 +619,8 @@ def report_start(
     med = {name: statistics.median(values) for name, values in times.items()}
     runs = len(times["pass"])
     ratio = med["client"] / med["floor"]
+    low, high = ratio_interval(times["client"], times["floor"])
+    noise = "   (the target is inside it: noise decides)" if low <= START_TARGET <= high else ""
     print()
     print(f"client start, median of {runs} fresh processes each (interleaved):")
     print(f"  (a) python -c pass                          {med['pass']:7.1f} ms")
@@ -607,6 +630,7 @@ def report_start(
         f"  (c) ÷ (b) = {ratio:.2f}   target ≤ {START_TARGET}: {verdict(ratio <= START_TARGET)}"
         f"   (c) − (b) = {med['client'] - med['floor']:.1f} ms"
     )
+    print(f"  90 % interval of (c) ÷ (b) over resampled rounds: {low:.2f}–{high:.2f}{noise}")
     rows = imports.rows
     print()
     print(
@@ -628,6 +652,7 @@ def report_start(
         "start_floor_ms": round(med["floor"], 1),
         "start_client_ms": round(med["client"], 1),
         "start_ratio": round(ratio, 3),
+        "start_ratio_interval": [round(low, 3), round(high, 3)],
         "start_extra_ms": round(med["client"] - med["floor"], 1),
         "import_extra_ms": round(imports.total_us / 1000, 1),
         "import_top": [[m, round(s), round(c)] for m, s, c in rows[:10]],
@@ -644,7 +669,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per N (median reported)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured")
-    parser.add_argument("--starts", type=int, default=60, help="fresh processes per variant")
+    parser.add_argument("--starts", type=int, default=100, help="fresh processes per variant")
     parser.add_argument("--imports", type=int, default=5, help="-X importtime runs")
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s, 5 starts")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")

@@ -57,6 +57,22 @@ def test_make_bench_runs_on_a_tiny_load_and_writes_its_figures(tmp_path: Path) -
     summary = json.loads(figures.read_text())
     assert summary["netmap_lm_n2"]["rps"] > 0
     assert summary["start_floor_ms"] > 0 and summary["start_client_ms"] > 0
+    low, high = summary["start_ratio_interval"]
+    assert low <= summary["start_ratio"] <= high
+
+
+def test_the_start_ratio_interval_follows_the_noise_of_the_rounds() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        from run import ratio_interval
+    finally:
+        sys.path.remove(str(BENCH))
+    floor = [30.0 + (7 * i) % 11 for i in range(60)]
+    assert ratio_interval([1.2 * f for f in floor], floor) == pytest.approx((1.2, 1.2))
+    noisy = [1.2 * f + (13 * i) % 17 - 8 for i, f in enumerate(floor)]
+    low, high = ratio_interval(noisy, floor)
+    assert low < 1.2 < high
+    assert high - low > 0.02
 
 
 @needs_git
