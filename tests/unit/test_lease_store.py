@@ -10,7 +10,14 @@ import pytest
 
 from netmap_lm.cli.main import main
 from netmap_lm.engine.seats import Lease
-from netmap_lm.store.sqlite import Grant, LeaseStore, Meta, Release, StoreError
+from netmap_lm.store.sqlite import (
+    GATHER_SECONDS,
+    Grant,
+    LeaseStore,
+    Meta,
+    Release,
+    StoreError,
+)
 from support import Kit, ServerProcess
 
 
@@ -97,6 +104,59 @@ def test_a_change_queued_in_the_next_turn_joins_the_commit(tmp_path: Path) -> No
         assert (store.batches, store.changes) == (2, 3)
 
     asyncio.run(main())
+    store.close()
+
+
+def test_changes_that_keep_coming_poll_after_poll_join_the_commit(tmp_path: Path) -> None:
+    """As long as each poll brings another change, the commit waits for the
+    next; the first poll that brings none commits them all at once."""
+    store = LeaseStore(tmp_path / "leases.db")
+    leases = [lease(n) for n in range(8)]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        futures = [store.commit([Grant(leases[0])])]
+
+        def next_turn(n: int) -> None:  # one change a turn, for seven turns
+            futures.append(store.commit([Grant(leases[n])]))
+            if n + 1 < len(leases):
+                loop.call_soon(next_turn, n + 1)
+
+        loop.call_soon(next_turn, 1)
+        await asyncio.gather(*futures)
+        assert len(futures) == 8
+        assert (store.batches, store.changes) == (1, 8)
+
+    asyncio.run(main())
+    store.close()
+
+
+def test_a_commit_waits_for_more_changes_only_so_long(tmp_path: Path) -> None:
+    """Changes that never stop coming do not hold a commit back forever: it
+    waits at most GATHER_SECONDS for more."""
+    store = LeaseStore(tmp_path / "leases.db")
+    granted: list[asyncio.Future[None]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = loop.time() + 20 * GATHER_SECONDS
+        n = 0
+
+        def next_turn() -> None:  # one change a turn, for 20 × GATHER_SECONDS
+            nonlocal n
+            n += 1
+            granted.append(store.commit([Grant(lease(n))]))
+            if loop.time() < stop:
+                loop.call_soon(next_turn)
+
+        next_turn()
+        while loop.time() < stop:
+            await asyncio.sleep(GATHER_SECONDS)
+        assert granted[0].done(), "the first grant waited for the whole stream"
+        await asyncio.gather(*granted)
+
+    asyncio.run(main())
+    assert store.batches >= 5, store.batches
     store.close()
 
 
