@@ -75,6 +75,22 @@ def test_refusals_keep_their_reason_and_exit_code(hermetic, capsys):
         assert code == 77 and one_line(err).startswith("netmap-lm: ADMIN_REQUIRED: "), err
 
 
+@pytest.mark.parametrize("source", ["--server", "NETMAP_LM_SERVERS"])
+def test_a_bad_server_list_names_where_it_came_from(hermetic, capsys, monkeypatch, source):
+    kit = hermetic
+    where = ["--vendor-key", str(kit.vendor_pub)]
+    if source == "--server":
+        where += ["--server", "notaport@127.0.0.1"]
+    else:
+        monkeypatch.setenv("NETMAP_LM_SERVERS", "notaport@127.0.0.1")
+    code, _, err = run(capsys, "checkout", "netmap", *where)
+    assert code == 78, err
+    assert one_line(err) == (
+        f"netmap-lm: CONFIG_ERROR: {source}: 'notaport@127.0.0.1': "
+        "port 'notaport' is not a number from 1 to 65535"
+    )
+
+
 # -- which vendor key: --vendor-key, else NETMAP_LM_VENDOR_KEY, else the demo key ----------
 
 

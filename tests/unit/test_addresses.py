@@ -35,3 +35,18 @@ def test_the_forms_of_a_server_list() -> None:
 def test_a_port_that_is_not_ascii_digits_in_range_is_an_address_error(spec: str) -> None:
     with pytest.raises(AddressError, match="is not a number from 1 to 65535"):
         parse_servers(spec)
+
+
+def test_without_a_list_the_environment_is_read_and_named_when_wrong(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NETMAP_LM_SERVERS", raising=False)
+    assert parse_servers(None) == [("localhost", DEFAULT_PORT)]
+    monkeypatch.setenv("NETMAP_LM_SERVERS", "1600@lm1,lm2")
+    assert parse_servers(None) == [("lm1", 1600), ("lm2", DEFAULT_PORT)]
+    monkeypatch.setenv("NETMAP_LM_SERVERS", "lm1:port")
+    with pytest.raises(AddressError) as raised:
+        parse_servers(None)
+    assert str(raised.value) == (
+        "NETMAP_LM_SERVERS: 'lm1:port': port 'port' is not a number from 1 to 65535"
+    )

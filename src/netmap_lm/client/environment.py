@@ -31,10 +31,17 @@ class AddressError(ValueError):
 def parse_servers(spec: str | None) -> list[tuple[str, int]]:
     """``"1493@lm1,lm2:1600"`` → ``[("lm1", 1493), ("lm2", 1600)]``.
 
-    ``None`` reads ``NETMAP_LM_SERVERS`` and falls back to ``1493@localhost``.
+    ``None`` reads ``NETMAP_LM_SERVERS`` (named in the error when it cannot be
+    read) and falls back to ``1493@localhost``.
     """
     if spec is None:
-        spec = os.environ.get(SERVERS_ENV) or DEFAULT_SERVERS
+        from_env = os.environ.get(SERVERS_ENV)
+        if from_env:
+            try:
+                return parse_servers(from_env)
+            except AddressError as exc:
+                raise AddressError(f"{SERVERS_ENV}: {exc}") from None
+        spec = DEFAULT_SERVERS
     result = []
     for entry in spec.split(","):
         entry = entry.strip()
