@@ -109,6 +109,12 @@ def test_wrong_vendor_key_fails_every_line(issued, tmp_path, capsys):
     assert code == 77 and err.count("LICENSE_INVALID") == 2
 
 
+def issue_with(vendor_key: str) -> list[str]:
+    """``license issue`` of one permanent seat, signed with ``vendor_key``."""
+    seat = ["--feature", "x", "--seats", "1", "--expires", "permanent", "-o", "{root}/n.lic"]
+    return ["license", "issue", "--vendor-key", vendor_key, "--server-key", "{pub}", *seat]
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -116,23 +122,20 @@ def test_wrong_vendor_key_fails_every_line(issued, tmp_path, capsys):
         (["license", "verify", "{lic}", "--vendor-key", "/nonexistent.pub"], "cannot read"),
         (["license", "verify", "{lic}", "--vendor-key", "{lic}"], "not an Ed25519 public key"),
         (
-            [
-                "license",
-                "issue",
-                "--vendor-key",
-                "{pub}",
-                "--server-key",
-                "{pub}",
-                "--feature",
-                "x",
-                "--seats",
-                "1",
-                "--expires",
-                "permanent",
-                "-o",
-                "{root}/n.lic",
-            ],
-            "not a PEM private key",
+            ["license", "verify", "{lic}", "--vendor-key", "{key}"],
+            "vendor.key: this is a private key; give the public key",
+        ),
+        (
+            ["checkout", "netmap", "--server", "1@127.0.0.1", "--vendor-key", "{key}"],
+            "vendor.key: this is a private key; pin the public key",
+        ),
+        (
+            issue_with("{pub}"),
+            "vendor.pub: this is a public key; give the private key",
+        ),
+        (
+            issue_with("{lic}"),
+            "not a PEM private key; expected the .key file",
         ),
         (
             [

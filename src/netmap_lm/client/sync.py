@@ -64,6 +64,7 @@ def read_vendor_key(source: Any) -> Any:
             )
     raw: bytes | None = source if isinstance(source, bytes) else None
     where = "vendor key"
+    text = ""
     if raw is None:
         text = os.fspath(source)
         if os.path.exists(text):
@@ -86,6 +87,12 @@ def read_vendor_key(source: Any) -> Any:
                 ) from None
             raw = b""
     if len(raw) != 32:
+        if text.startswith("-----BEGIN") and "PRIVATE KEY" in text:
+            raise LicenseDenied(
+                reasons.CONFIG_ERROR,
+                f"{where}: this is a private key; pin the public key (the vendor.pub "
+                "beside it), and never ship or install a private key with an application",
+            )
         raise LicenseDenied(
             reasons.CONFIG_ERROR,
             f"{where}: not an Ed25519 public key "

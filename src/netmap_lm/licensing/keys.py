@@ -70,11 +70,30 @@ def read_private(path: Path) -> Ed25519PrivateKey:
         raise KeyFileError(f"{path}: cannot read private key ({exc.strerror})") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{path}: not a PEM private key ({exc})") from None
+    except (ValueError, TypeError):
+        if _is_public_key_file(data):
+            raise KeyFileError(
+                f"{path}: this is a public key; give the private key (the .key file "
+                "that 'netmap-lm vendor keygen' or 'netmap-lm server init' wrote beside it)"
+            ) from None
+        raise KeyFileError(
+            f"{path}: not a PEM private key; expected the .key file written by "
+            "'netmap-lm vendor keygen' or 'netmap-lm server init'"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(f"{path}: not an Ed25519 private key")
     return key
+
+
+def _is_public_key_file(data: bytes) -> bool:
+    """Whether ``data`` reads as a public key file (a common mix-up for a private one)."""
+    try:
+        lines = [line.strip() for line in data.decode().splitlines()]
+        (text,) = [line for line in lines if line and not line.startswith("#")]
+        public_from_text(text)
+    except ValueError:  # UnicodeDecodeError, unpacking, base64url and key errors
+        return False
+    return True
 
 
 def read_public(path: Path) -> Ed25519PublicKey:
@@ -88,6 +107,11 @@ def read_public(path: Path) -> Ed25519PublicKey:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
+        if line.startswith("-----BEGIN") and "PRIVATE KEY" in line:
+            raise KeyFileError(
+                f"{path}: this is a private key; give the public key (the .pub file "
+                "beside it), and keep the private key off machines that only verify"
+            )
         try:
             return public_from_text(line)
         except ValueError as exc:
