@@ -195,6 +195,9 @@ def issue_with(vendor_key: str) -> list[str]:
         (["checkout"], "Missing argument"),
         (["checkout", "netmap", "--server", "nohost:99999", "--vendor-key", "{pub}"], "port"),
         (["frobnicate"], "No such command"),
+        (["checkout", "netmap", "--version", "abc"], "'--version': version 'abc' is not dotted"),
+        (["run", "netmap", "--version", "5.x", "--", "true"], "version '5.x' is not dotted"),
+        (["borrow", "netmap", "--hours", "1", "--version", "1..2"], "'1..2' is not dotted"),
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_78(issued, capsys, argv, expected):

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from netmap_lm.cli.client_cmds import _client
+from netmap_lm.cli.client_cmds import _client, version_option
 from netmap_lm.cli.errors import config_error
 from netmap_lm.cli.main import Context, client_options
 from netmap_lm.licensing.licensefile import MAX_BORROW_HOURS
@@ -20,7 +20,7 @@ from netmap_lm.reasons import LicenseDenied
 @click.option(
     "--hours", type=click.IntRange(1, MAX_BORROW_HOURS), help="How long to borrow the seat for."
 )
-@click.option("--version", "version", default="0", help="Version to borrow.")
+@version_option("borrow")
 @click.option("--return", "give_back", is_flag=True, help="Return the borrowed seat early.")
 @click.option("--list", "show", is_flag=True, help="List the seats borrowed on this machine.")
 @client_options

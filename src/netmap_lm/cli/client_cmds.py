@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -19,6 +20,23 @@ from netmap_lm.cli.output import console as make_console
 from netmap_lm.cli.output import plain
 
 DEFAULT_WAIT = 3600.0  # seconds a bare --wait queues for
+
+
+def _check_version(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from netmap_lm.licensing.licensefile import parse_version
+
+    try:
+        parse_version(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def version_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--version`` of a request, checked here rather than refused by the server."""
+    return click.option(
+        "--version", "version", default="0", callback=_check_version, help=f"Version to {what}."
+    )
 
 
 def _client(ctx: Context) -> Any:
@@ -54,7 +72,7 @@ def _grant_view(lease: Any) -> dict[str, Any]:
 
 @click.command()
 @click.argument("feature")
-@click.option("--version", "version", default="0", help="Version to check out.")
+@version_option("check out")
 @click.option("--hold", type=float, default=0.0, help="Seconds to hold the seat before checkin.")
 @click.option(
     "--wait",
@@ -101,7 +119,7 @@ def checkout(ctx: Context, feature: str, version: str, hold: float, wait: float)
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("feature")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@click.option("--version", "version", default="0", help="Version to check out.")
+@version_option("check out")
 @client_options
 def run(ctx: Context, feature: str, command: tuple[str, ...], version: str) -> int:
     """Run a command while holding a license: netmap-lm run FEATURE -- CMD ARGS...
