@@ -58,7 +58,13 @@ def test_remove_by_lease_id_and_unknown_lease(kit, server):
     c = client(kit)
     lease = c.checkout("netmap", "5.0")
     token = ["--admin-token", str(kit.state / "admin.token")]
-    assert kit.cli("remove", "--lease", lease.id, *token).returncode == 0
+    not_an_id = kit.cli("remove", "--lease", "nope", *token)
+    assert not_an_id.returncode == 78
+    assert not_an_id.stderr.strip() == (
+        "netmap-lm: CONFIG_ERROR: --lease 'nope': a lease id is 32 hex digits, "
+        "as 'netmap-lm status' shows it"
+    )
+    assert kit.cli("remove", "--lease", f" {lease.id.upper()}", *token).returncode == 0
     again = kit.cli("remove", "--lease", lease.id, *token, "--json")
     assert json.loads(again.stdout)["reason"] == "LEASE_UNKNOWN"
     c.close()

@@ -80,6 +80,12 @@ def remove(
     """Free a seat: remove --lease ID, or remove FEATURE USER HOST."""
     if (lease and target) or (not lease and len(target) != 3):
         raise config_error("give --lease ID, or FEATURE USER HOST")
+    if lease:
+        lease = lease.strip().lower()  # as copied from 'status', in any case
+        if len(lease) != 32 or lease.strip("0123456789abcdef"):
+            raise config_error(
+                f"--lease {lease!r}: a lease id is 32 hex digits, as 'netmap-lm status' shows it"
+            )
     names = ("feature", "user", "host")
     fields = {"lease": lease} if lease else dict(zip(names, target, strict=True))
     reply = _admin(ctx, admin_token, state, "remove", **fields)
