@@ -42,7 +42,7 @@ UNREACHABLE_COMMANDS = [
     ["run", "netmap", "true"],
     ["status"],
     ["borrow", "netmap", "--hours", "1"],
-    ["remove", "--lease", "x", "--state", "{state}"],
+    ["remove", "--lease", "0" * 32, "--state", "{state}"],
     ["reread", "--state", "{state}"],
     ["shutdown", "--state", "{state}"],
     ["audit", "--state", "{state}"],
