@@ -47,6 +47,6 @@ def test_without_a_list_the_environment_is_read_and_named_when_wrong(
     monkeypatch.setenv("NETMAP_LM_SERVERS", "lm1:port")
     with pytest.raises(AddressError) as raised:
         parse_servers(None)
-    assert str(raised.value) == (
+    assert raised.value.reason == "CONFIG_ERROR" and raised.value.message == (
         "NETMAP_LM_SERVERS: 'lm1:port': port 'port' is not a number from 1 to 65535"
     )

@@ -50,7 +50,9 @@ def _client(ctx: Context) -> Any:
             servers=ctx.server, vendor_key=str(vendor_key_path(ctx.vendor_key)), tls=tls
         )
     except AddressError as exc:  # from NETMAP_LM_SERVERS, the message says so
-        raise config_error(f"--server: {exc}" if ctx.server is not None else str(exc)) from None
+        raise config_error(
+            f"--server: {exc.message}" if ctx.server is not None else exc.message
+        ) from None
 
 
 def _grant_view(lease: Any) -> dict[str, Any]:

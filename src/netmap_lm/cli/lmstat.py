@@ -143,7 +143,7 @@ def _entry(entry: str) -> list[tuple[str, int]]:
     try:
         return parse_servers(entry)
     except AddressError as exc:
-        raise LmstatError(f"lmstat: -c: {exc}") from None
+        raise LmstatError(f"lmstat: -c: {exc.message}") from None
 
 
 def resolve(spec: str | None) -> tuple[list[tuple[str, int]], str | None]:
@@ -158,7 +158,7 @@ def resolve(spec: str | None) -> tuple[list[tuple[str, int]], str | None]:
         try:
             return parse_servers(os.environ.get(SERVERS_ENV) or None), None
         except AddressError as exc:
-            raise LmstatError(f"lmstat: {SERVERS_ENV}: {exc}") from None
+            raise LmstatError(f"lmstat: {SERVERS_ENV}: {exc.message}") from None
     servers: list[tuple[str, int]] = []
     license_path: str | None = None
     for chunk in re.split(r"[,;]", spec):

@@ -16,7 +16,8 @@ from __future__ import annotations
 import _socket
 import os
 
-from netmap_lm import DEFAULT_PORT
+from netmap_lm import DEFAULT_PORT, reasons
+from netmap_lm.reasons import LicenseDenied
 
 # -- server address lists -------------------------------------------------------------
 
@@ -24,8 +25,14 @@ DEFAULT_SERVERS = f"{DEFAULT_PORT}@localhost"
 SERVERS_ENV = "NETMAP_LM_SERVERS"
 
 
-class AddressError(ValueError):
-    """A server list cannot be read; the message shows the bad entry."""
+class AddressError(LicenseDenied, ValueError):
+    """A server list cannot be read; the message shows the bad entry.
+
+    A refusal with ``CONFIG_ERROR`` (exit 78), so that an application's
+    ``except LicenseDenied`` covers a bad ``NETMAP_LM_SERVERS`` too."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(reasons.CONFIG_ERROR, message)
 
 
 def parse_servers(spec: str | None) -> list[tuple[str, int]]:
@@ -40,7 +47,7 @@ def parse_servers(spec: str | None) -> list[tuple[str, int]]:
             try:
                 return parse_servers(from_env)
             except AddressError as exc:
-                raise AddressError(f"{SERVERS_ENV}: {exc}") from None
+                raise AddressError(f"{SERVERS_ENV}: {exc.message}") from None
         spec = DEFAULT_SERVERS
     result = []
     for entry in spec.split(","):

@@ -37,6 +37,34 @@ UDP_ACK_WAIT = 1.0  # seconds to wait for a UDP ack before falling back to TCP
 
 LostCallback = Callable[["Lease", str, str], None]
 
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_NAME_CHARACTERS = _NAME_START | {".", "-"}
+
+
+def check_request(feature: Any, version: Any) -> None:
+    """What a checkout names, checked before anything is sent or a borrow file
+    is looked up: a feature name as license files write them, a version of
+    dotted numbers (SPEC §4).  Raises ``LicenseDenied`` with ``CONFIG_ERROR``."""
+    if not (
+        isinstance(feature, str)
+        and 0 < len(feature) <= 64
+        and feature[0] in _NAME_START
+        and _NAME_CHARACTERS.issuperset(feature)
+    ):
+        raise LicenseDenied(
+            reasons.CONFIG_ERROR,
+            f"feature {feature!r} is not a feature name: 1 to 64 letters, digits, "
+            "'_', '.' and '-', starting with a letter, digit or '_'",
+        )
+    parts = version.split(".") if isinstance(version, str) else []
+    if not 0 < len(parts) <= 4 or not all(
+        0 < len(part) <= 6 and part.isascii() and part.isdigit() for part in parts
+    ):
+        raise LicenseDenied(
+            reasons.CONFIG_ERROR,
+            f"version {version!r} is not a version: a string of dotted numbers like '5.0'",
+        )
+
 
 def load_vendor_key(source: Any) -> Any:
     """A pinned vendor key: an Ed25519 public key, raw bytes, base64url text,
@@ -128,6 +156,7 @@ class ClientSettings:
     def checkout_request(self, feature: str, version: str, *, hostid: bool) -> dict[str, Any]:
         """A ``checkout`` request for this client; with ``hostid`` its host ids
         are read if need be, else sent only when already known."""
+        check_request(feature, version)
         return {
             "op": "checkout",
             "feature": feature,
@@ -303,6 +332,7 @@ class LicenseClient(ClientSettings):
         wait is over (then ``SEATS_EXHAUSTED``).  A seat borrowed earlier on
         this machine (:meth:`borrow`) is used offline, without any server.
         """
+        check_request(feature, version)
         if not borrow_hours and os.path.exists(environment.borrow_path(feature)):
             borrowed = self._borrowed(feature, version, on_lost)
             if borrowed is not None:
@@ -377,6 +407,7 @@ class LicenseClient(ClientSettings):
         """Give a borrowed seat back early; False when none was borrowed here."""
         from netmap_lm.client import borrow  # only where borrows are: see its docstring
 
+        check_request(feature, "0")
         record = borrow.load_any(feature)
         if record is None:
             return False

@@ -34,7 +34,7 @@ MAX_SEATS = 10_000_000  # seats= of one line (and an options RESERVE or MAX): be
 MAX_BORROW_HOURS = 8760  # borrow= (and the options MAX_BORROW_HOURS): a year
 MAX_GRACE_MINUTES = 525_600  # grace=: a year
 MAX_LINGER_SECONDS = 86400  # linger= (and the options LINGER): a day
-_VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
+_VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$", re.ASCII)  # "٥.0" is no version
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 SERVER_KEYS = {"host": True, "port": True, "key": True, "hostid": False}

@@ -32,7 +32,7 @@ LEASE_HEX_CHARS = 32  # 128-bit lease id, hex
 MAX_WAIT_SECONDS = 86_400  # a queued checkout waits at most a day
 
 _HEX = re.compile(r"^[0-9a-f]+$")
-_VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
+_VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$", re.ASCII)  # "٥.0" is no version
 
 RequestId = int | str | None
 _INVALID = object()  # orjson refused the line
