@@ -85,12 +85,27 @@ def test_bad_options_file_refuses_to_start_with_file_and_line(kit):
     assert "Traceback" not in result.stderr
 
 
+def test_an_options_file_with_several_problems_names_them_all_before_refusing(kit):
+    path = kit.root / "bad.opt"
+    path.write_text(
+        "GROUP eng ann\nRESERVE many netmap USER carol\nMAX 1 netmap GROUP qa\nLINGR netmap 5\n"
+    )
+    kit.write_license()
+    result = kit.cli(*ServerProcess(kit, "--options", str(path)).args)
+    assert result.returncode == 78, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert [n for n in (2, 3, 4) if any(f"{path}:{n}:" in x for x in lines)] == [2, 3, 4]
+    assert lines[-1].endswith("(fix the options file; nothing was changed)")
+
+
 def test_bad_options_on_reread_keeps_the_old_ones(kit, with_options):
     server = with_options("EXCLUDE netmap USER mallory\n")
     try:
-        (kit.root / "site.opt").write_text("EXCLUDE netmap PERSON mallory\n")
+        (kit.root / "site.opt").write_text("EXCLUDE netmap PERSON mallory\nMAX x netmap\n")
         result = kit.cli("reread", "--state", str(kit.state), "--json")
         assert result.returncode == 77 and "site.opt:1" in result.stdout
+        assert "site.opt:2" in result.stdout  # every problem, not the first only
         assert reason(checkout(kit, "mallory")) == "NOT_AUTHORIZED"  # still excluded
         (kit.root / "site.opt").write_text("# nobody excluded now\n")
         assert kit.cli("reread", "--state", str(kit.state)).returncode == 0

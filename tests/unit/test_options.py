@@ -14,6 +14,7 @@ from netmap_lm.engine.seats import CheckoutRequest, Denial, Lease, SeatEngine
 from netmap_lm.licensing.licensefile import FeatureLine
 from netmap_lm.licensing.options import (
     KEYWORDS,
+    MAX_REPORTED,
     FeatureSpec,
     Options,
     OptionsError,
@@ -216,6 +217,48 @@ def test_the_error_names_the_right_line_even_after_continuations():
     # points at the line that names it.
     assert opts("INCLUDE netmap GROUP eng\nGROUP eng ann\n").rules[0].who == Who("GROUP", "eng")
     assert error("GROUP eng ann\n\nMAX 1 netmap GROUP qa\n").startswith("site.opt:3:")
+
+
+def test_every_bad_line_is_named_at_once_in_file_order():
+    text = """\
+    GROUP eng ann bob
+    BOGUS netmap
+    MAX 2 netmap GROUP eng
+    TIMEOUT netmap soon
+    INCLUDE netmap GROUP qa
+    MAX many netmap USER ann
+    """
+    with pytest.raises(OptionsError) as info:
+        opts(text)
+    # The undefined group (found after the last line was read) is listed in its place.
+    assert [n for n, _ in info.value.problems] == [2, 4, 5, 6]
+    assert (info.value.lineno, info.value.message) == info.value.problems[0]
+    shown = str(info.value).splitlines()
+    assert [s.split(":")[1] for s in shown] == ["2", "4", "5", "6"]
+    assert shown[0].startswith("site.opt:2: unknown keyword 'BOGUS'")
+    assert "TIMEOUT" in shown[1] and "'qa' is not defined" in shown[2]
+    assert shown[3].startswith("site.opt:6: MAX")
+
+
+def test_a_rule_naming_a_group_whose_own_line_is_bad_is_not_a_second_problem():
+    with pytest.raises(OptionsError) as info:
+        opts("HOST_GROUP labs lab1 bad/host\nINCLUDE netmap HOST_GROUP labs\n")
+    assert [n for n, _ in info.value.problems] == [1]
+    # A group defined well on another line is a group; only the bad line is named.
+    with pytest.raises(OptionsError) as info:
+        opts("GROUP eng\nGROUP eng ann\nMAX 1 netmap GROUP eng\n")
+    assert [n for n, _ in info.value.problems] == [1]
+
+
+def test_a_file_of_garbage_lists_the_first_problems_and_counts_the_rest():
+    with pytest.raises(OptionsError) as info:
+        opts("".join(f"NONSENSE{i}\n" for i in range(1, 31)))
+    assert len(info.value.problems) == 30
+    shown = str(info.value).splitlines()
+    assert len(shown) == MAX_REPORTED + 1
+    assert shown[MAX_REPORTED - 1].startswith(f"site.opt:{MAX_REPORTED}: unknown keyword")
+    left = 30 - MAX_REPORTED
+    assert shown[-1] == f"site.opt: … and {left} more problems after line {MAX_REPORTED}"
 
 
 def test_read_options_names_the_file(tmp_path: Path):

@@ -13,10 +13,11 @@ decided in ``engine/policy.py``; which features exist is the license's
 business, so a rule naming a feature the license lacks is not an error here
 (see :meth:`Options.unknown_features`).
 
-A file with any bad line is refused as a whole, with the first problem as a
-one-line :class:`OptionsError` naming the file, the line and what was
-expected there: half an options file could let in someone the administrator
-meant to keep out.
+A file with any bad line is refused as a whole, with an :class:`OptionsError`
+naming, a line each, every problem found (up to ``MAX_REPORTED``): the file,
+the line and what was expected there.  Half an options file could let in
+someone the administrator meant to keep out; all of its problems at once
+spare the administrator a restart for each.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from netmap_lm.licensing.licensefile import (
 
 MAX_OPTIONS_BYTES = 4 * 1024 * 1024  # bytes; FlexLM sites have a few thousand lines at most
 MAX_TIMEOUT_SECONDS = 366 * 86400  # a year: any longer and leases effectively never time out
+MAX_REPORTED = 20  # problems an OptionsError lists; a file of garbage is not listed whole
 
 # Rules about people and seats (they take a type and a name).
 IDENTITY_KEYWORDS = ("EXCLUDE", "EXCLUDEALL", "INCLUDE", "INCLUDEALL", "MAX", "RESERVE")
@@ -87,14 +89,23 @@ _HOST = re.compile(r"^[A-Za-z0-9_.:*%\-]{1,253}$")  # a host name, an address, '
 
 
 class OptionsError(ValueError):
-    """The options file cannot be used; ``str()`` is ``FILE:LINE: what is wrong``."""
+    """The options file cannot be used; ``str()`` is ``FILE:LINE: what is wrong``,
+    one such line for each problem (``problems``, in file order; ``lineno``
+    and ``message`` are the first one's)."""
 
-    def __init__(self, path: str, lineno: int, message: str) -> None:
-        where = f"{path}:{lineno}" if lineno else path
-        super().__init__(f"{where}: {message}")
+    def __init__(
+        self, path: str, lineno: int, message: str, more: Iterable[tuple[int, str]] = ()
+    ) -> None:
         self.path = path
         self.lineno = lineno
         self.message = message
+        self.problems = ((lineno, message), *more)
+        shown = [f"{path}:{n}: {m}" if n else f"{path}: {m}" for n, m in self.problems]
+        if len(shown) > MAX_REPORTED:
+            last = self.problems[MAX_REPORTED - 1][0]
+            left = len(shown) - MAX_REPORTED
+            shown[MAX_REPORTED:] = [f"{path}: … and {left} more problems after line {last}"]
+        super().__init__("\n".join(shown))
 
 
 @dataclass(frozen=True)
@@ -208,7 +219,7 @@ def read_options(path: Path | str) -> Options:
 
 
 def parse_options(text: str, path: str = "<options>") -> Options:
-    """Parse options text; raises :class:`OptionsError` for the first bad line."""
+    """Parse options text; raises :class:`OptionsError` naming every bad line."""
     return _Parser(path).parse(text)
 
 
@@ -287,6 +298,8 @@ class _Parser:
         self.settings: list[Setting] = []
         self.case_insensitive = False
         self.lineno = 0
+        self.problems: list[tuple[int, str]] = []
+        self.broken_groups: set[str] = set()  # named on a GROUP line that has a problem
 
     def fail(self, message: str) -> OptionsError:
         return OptionsError(self.path, self.lineno, message)
@@ -297,10 +310,17 @@ class _Parser:
             try:
                 words = _tokens(line)
             except ValueError as exc:
-                raise self.fail(str(exc)) from None
+                self.problems.append((lineno, str(exc)))
+                continue
             if words:
-                self.line(words)
+                try:
+                    self.line(words)
+                except OptionsError as exc:
+                    self.problems.append((lineno, exc.message))
         self.resolve()
+        if self.problems:
+            (lineno, message), *more = sorted(self.problems, key=lambda p: p[0])
+            raise OptionsError(self.path, lineno, message, more)
         return Options(
             path=self.path,
             groups={name: tuple(users) for name, users in self.groups.items()},
@@ -331,6 +351,8 @@ class _Parser:
             self.setting(keyword, args)
 
     def group(self, keyword: str, args: list[str]) -> None:
+        if args:  # a rule naming it is not a second problem if this line has one
+            self.broken_groups.add(args[0])
         if len(args) < 2:
             what = "user" if keyword == "GROUP" else "host"
             raise self.fail(f"{keyword} needs a name and at least one {what}: {_SYNTAX[keyword]}")
@@ -343,6 +365,7 @@ class _Parser:
         table = self.groups if keyword == "GROUP" else self.host_groups
         # Several lines of one group add up (FlexLM).
         table.setdefault(name, []).extend(m for m in members if m not in table.get(name, []))
+        self.broken_groups.discard(name)
 
     def identity_rule(self, keyword: str, args: list[str]) -> None:
         syntax = _SYNTAX[keyword]
@@ -457,12 +480,19 @@ class _Parser:
         """Every GROUP or HOST_GROUP a rule names must be defined (anywhere in the file)."""
         for rule in self.rules:
             table = {"GROUP": self.groups, "HOST_GROUP": self.host_groups}.get(rule.who.type)
-            if table is not None and rule.who.name != ALL_GROUPS and rule.who.name not in table:
-                self.lineno = rule.lineno
-                raise self.fail(
-                    f"{rule.keyword}: {rule.who.type} {rule.who.name!r} is not defined; add a "
-                    f"line '{rule.who.type} {rule.who.name} "
-                    f"{'user' if rule.who.type == 'GROUP' else 'host'} ...'"
+            if (
+                table is not None
+                and rule.who.name != ALL_GROUPS
+                and rule.who.name not in table
+                and rule.who.name not in self.broken_groups
+            ):
+                self.problems.append(
+                    (
+                        rule.lineno,
+                        f"{rule.keyword}: {rule.who.type} {rule.who.name!r} is not defined; add "
+                        f"a line '{rule.who.type} {rule.who.name} "
+                        f"{'user' if rule.who.type == 'GROUP' else 'host'} ...'",
+                    )
                 )
 
 

@@ -128,7 +128,10 @@ class LicenseServer:
             try:
                 options = read_options(self.config.options_path)
             except OptionsError as exc:
-                raise StartupError(f"{exc} (fix the options file; nothing was changed)") from None
+                end = "\n" if len(exc.problems) > 1 else " "  # after a list, on a line of its own
+                raise StartupError(
+                    f"{exc}{end}(fix the options file; nothing was changed)"
+                ) from None
         for problem in license.problems:
             log.warning("%s (this line is not served)", problem)
         engine = SeatEngine(
