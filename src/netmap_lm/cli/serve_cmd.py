@@ -165,6 +165,7 @@ def serve(
         format="%(asctime)s %(levelname)s %(message)s",
     )
     vendor_key = vendor_key or ctx.find_root().obj.vendor_key
+    next_steps = ""
     if demo:
         from netmap_lm.cli.demo import ensure_demo
 
@@ -173,7 +174,7 @@ def serve(
         state = state or demo_state
         vendor_key = vendor_key or str(demo_vendor)
         bind = bind or "127.0.0.1"
-        click.echo(NEXT_STEPS.format(port=port, license=license_path, vendor=demo_vendor))
+        next_steps = NEXT_STEPS.format(port=port, license=license_path, vendor=demo_vendor)
     if license_path is None or state is None:
         raise config_error("serve needs --license FILE and --state DIR (or --demo)")
     try:
@@ -204,10 +205,12 @@ def serve(
         config.check()
     except ValueError as exc:
         raise config_error(str(exc)) from None
-    return _run(config)
+    return _run(config, next_steps)
 
 
-def _run(config: ServerConfig) -> int:
+def _run(config: ServerConfig, next_steps: str = "") -> int:
+    """Serve until stopped; ``next_steps`` is printed once the server listens
+    (what to try is no use above an error saying it could not start)."""
     from netmap_lm.server.app import LicenseServer, StartupError
     from netmap_lm.store.sqlite import StoreError
 
@@ -230,6 +233,8 @@ def _run(config: ServerConfig) -> int:
                 f"cannot listen on {config.bind}:{config.port} ({exc.strerror}); "
                 "is another server running? choose another --port or --bind"
             ) from None
+        if next_steps:
+            click.echo(next_steps)
         await server.serve_until_stopped()
         await server.stop()
 
