@@ -265,7 +265,7 @@ def issue_args(key: str, output: str, *extra: str) -> list[str]:
     ("output", "extra", "expected"),
     [
         ("{root}", ["--append"], "{root}: cannot read license file"),
-        ("{root}/binary.lic", ["--append"], "{root}/binary.lic: not UTF-8 text"),
+        ("{root}/binary.lic", ["--append"], "{root}/binary.lic:1: not UTF-8 text"),
         ("{root}/n.lic", ["--server-key", "{spub}", "--server-port", "0"], "'--server-port'"),
         ("{root}/n.lic", ["--server-key", "{spub}", "--server-port", "99999"], "'--server-port'"),
         ("{root}/n.lic", ["--server-key", "{spub}", "--server-host", "h" * 9000], "SERVER line"),
@@ -274,7 +274,7 @@ def issue_args(key: str, output: str, *extra: str) -> list[str]:
 )
 def test_issue_mistakes_are_one_line_and_exit_78(issued, capsys, output, extra, expected):
     root, _ = issued
-    (root / "binary.lic").write_bytes(b"\xff\xfe SERVER\n")
+    (root / "binary.lic").write_bytes(b"\x80\x81 SERVER\n")  # not UTF-8, nor UTF-16
     values = {"root": str(root), "spub": str(root / "s/server.pub")}
     argv = issue_args(str(root / "v/vendor.key"), output, *extra)
     code, _, err = run(capsys, *(a.format(**values) for a in argv))

@@ -174,7 +174,7 @@ def license_issue(
         try:
             existing = licensefile.read(output, private.public_key())
         except licensefile.LicenseFileError as exc:
-            raise config_error(str(exc)) from None
+            raise config_error(f"{exc} (nothing was appended)") from None
         if existing.problems:
             # Appending would make a file whose lines come from different vendors.
             first = existing.problems[0]

@@ -74,6 +74,21 @@ def load_vendor_key(source: Any) -> Any:
     return trust.public_key_from_bytes(key) if isinstance(key, bytes) else key
 
 
+def _not_text(path: str) -> str:
+    """What is wrong with a vendor key file that is not UTF-8 (only on error:
+    ``licensing.textfile`` is not loaded at every start)."""
+    from netmap_lm.licensing import textfile
+
+    try:
+        with open(path, "rb") as handle:
+            textfile.decode(handle.read(), "a vendor.pub file")
+    except textfile.NotText as exc:
+        return exc.at(path)
+    except OSError as exc:
+        return f"{path}: cannot read ({exc})"
+    return f"{path}: cannot read (not UTF-8 text)"
+
+
 def read_vendor_key(source: Any) -> Any:
     """:func:`load_vendor_key`, checked but not yet made a key object: an
     Ed25519 public key as given, else its 32 raw bytes.  (Making the first key
@@ -99,9 +114,13 @@ def read_vendor_key(source: Any) -> Any:
             where = text
             try:
                 with open(text, encoding="utf-8") as handle:
-                    text = next((ln for ln in map(str.strip, handle) if ln and ln[0] != "#"), "")
-            except (OSError, UnicodeDecodeError) as exc:
+                    # (a byte order mark a Windows editor put first is no part of the key)
+                    lines = (ln.strip(" \t\r\n\ufeff") for ln in handle)
+                    text = next((ln for ln in lines if ln and ln[0] != "#"), "")
+            except OSError as exc:
                 raise LicenseDenied(reasons.CONFIG_ERROR, f"{where}: cannot read ({exc})") from None
+            except UnicodeDecodeError:
+                raise LicenseDenied(reasons.CONFIG_ERROR, _not_text(where)) from None
         try:
             raw = b64u_decode(text.strip())
         except ValueError:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from netmap_lm.encoding import b64u_decode, b64u_encode
+from netmap_lm.licensing import textfile
 
 PRIVATE_MODE = 0o600  # owner read/write only: a leaked key forges licenses or grants
 
@@ -88,7 +89,7 @@ def read_private(path: Path) -> Ed25519PrivateKey:
 def _is_public_key_file(data: bytes) -> bool:
     """Whether ``data`` reads as a public key file (a common mix-up for a private one)."""
     try:
-        lines = [line.strip() for line in data.decode().splitlines()]
+        lines = [line.strip() for line in textfile.decode(data, "a key file").splitlines()]
         (text,) = [line for line in lines if line and not line.startswith("#")]
         public_from_text(text)
     except ValueError:  # UnicodeDecodeError, unpacking, base64url and key errors
@@ -99,10 +100,11 @@ def _is_public_key_file(data: bytes) -> bool:
 def read_public(path: Path) -> Ed25519PublicKey:
     """Load a public key file: the first line that is not blank or a ``#`` comment."""
     try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise KeyFileError(f"{path}: cannot read public key ({reason})") from None
+        text = textfile.decode(Path(path).read_bytes(), "a public key file")
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read public key ({exc.strerror})") from None
+    except textfile.NotText as exc:
+        raise KeyFileError(exc.at(path)) from None
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from netmap_lm.encoding import b64u_encode
-from netmap_lm.licensing import lines
+from netmap_lm.licensing import lines, textfile
 from netmap_lm.licensing.lines import LineSyntaxError
 
 PERMANENT = "permanent"
@@ -138,11 +138,11 @@ class LicenseFileError(ValueError):
 def read(path: Path | str, vendor_key: Ed25519PublicKey | None) -> LicenseFile:
     """Read and verify a license file; per-line problems are collected, not raised."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = textfile.decode(Path(path).read_bytes(), "a license file")
     except OSError as exc:
         raise LicenseFileError(f"{path}: cannot read license file ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise LicenseFileError(f"{path}: not UTF-8 text; is this a license file?") from None
+    except textfile.NotText as exc:
+        raise LicenseFileError(exc.at(path)) from None
     return parse(text, str(path), vendor_key)
 
 

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netmap_lm.licensing import textfile
 from netmap_lm.licensing.licensefile import (
     FEATURE_NAME,
     MAX_BORROW_HOURS,
@@ -212,9 +213,9 @@ def read_options(path: Path | str) -> Options:
             str(path), 0, f"larger than {MAX_OPTIONS_BYTES} bytes; is this an options file?"
         )
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise OptionsError(str(path), 0, "not UTF-8 text; is this an options file?") from None
+        text = textfile.decode(data, "an options file")
+    except textfile.NotText as exc:
+        raise OptionsError(str(path), exc.lineno, exc.message) from None
     return parse_options(text, str(path))
 
 
