@@ -56,8 +56,13 @@ def test_unreachable_server_is_one_line_and_exit_69(hermetic, capsys, argv):
     where = ["--server", f"{free_port()}@127.0.0.1", "--vendor-key", str(kit.vendor_pub)]
     code, out, err = run(capsys, args[0], *where, "--json", *args[1:])
     assert code == 69, err
-    assert one_line(err).startswith("netmap-lm: SERVER_UNREACHABLE: ")
-    assert json.loads(out.strip().splitlines()[-1])["reason"] == "SERVER_UNREACHABLE"
+    line = one_line(err)
+    assert line.startswith(f"netmap-lm: SERVER_UNREACHABLE: {where[1]}: ")
+    assert line.count(where[1]) == 1, line  # the server is named once
+    assert line.endswith(" (is the server running, on that host and port? "
+                         "'netmap-lm probe HOST:PORT' says what answers there)")  # fmt: skip
+    reply = json.loads(out.strip().splitlines()[-1])
+    assert reply["reason"] == "SERVER_UNREACHABLE" and "probe" not in reply["message"]
 
 
 def test_refusals_keep_their_reason_and_exit_code(hermetic, capsys):

@@ -137,10 +137,18 @@ def _wants_json(argv: Sequence[str]) -> bool:
     return "--json" in argv
 
 
+# What to check when no server answered (on stderr only: --json keeps the message as is).
+UNREACHABLE_HINT = (
+    " (is the server running, on that host and port? "
+    "'netmap-lm probe HOST:PORT' says what answers there)"
+)
+
+
 def report_error(reason: str, message: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"ok": False, "reason": reason, "message": message}))
-    click.echo(f"netmap-lm: {reason}: {message}", err=True)
+    hint = UNREACHABLE_HINT if reason == reasons.SERVER_UNREACHABLE else ""
+    click.echo(f"netmap-lm: {reason}: {message}{hint}", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

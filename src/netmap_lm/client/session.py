@@ -117,7 +117,7 @@ class TlsSettings:
         try:
             raw = socket.create_connection(address, timeout=timeout)
         except OSError as exc:
-            raise SessionError(f"cannot connect to {address[1]}@{address[0]} ({exc})") from None
+            raise SessionError(f"cannot connect ({exc})") from None  # the caller names the server
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock = context.wrap_socket(raw, server_hostname=address[0])
@@ -318,4 +318,4 @@ def _connect(address: tuple[str, int], timeout: float) -> Any:
             continue
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         return sock
-    raise SessionError(f"cannot connect to {port}@{host} ({last})")
+    raise SessionError(f"cannot connect ({last})")  # the caller names the server
