@@ -120,12 +120,17 @@ def test_the_demo_commands_work_as_printed(demo: Demo) -> None:
 
     status = demo.run("status")
     assert status.returncode == 0, status.stderr
-    assert "netmap" in status.stdout and "netmap-pro" in status.stdout
+    assert "demo-netmap (v5.0, permanent)" in status.stdout
+    assert re.search(r"demo-netmap-pro \(v5\.0, until \d{4}-\d\d-\d\d\)", status.stdout)
+    assert re.search(r", up \d+ s\n", status.stdout) and "no seats in use" in status.stdout
 
     held = demo.spawn("checkout netmap --hold 5")
     gated = demo.spawn("run netmap -- sleep 30")
     try:
         assert wait_for(lambda: demo.in_use() == 2, timeout=15), "two seats were not taken"
+        holders = [ln for ln in demo.run("status").stdout.splitlines() if "│ netmap " in ln]
+        assert len(holders) == 3  # the feature's row, and one for each holder...
+        assert sum("│ any " in ln for ln in holders) == 2  # ...neither of which asked for a version
         gated.send_signal(signal.SIGTERM)  # its program ends; its seat is given back
         gated.wait(timeout=15)
         assert held.wait(timeout=15) == 0, held.stderr.read() if held.stderr else ""

@@ -17,7 +17,7 @@ from netmap_lm.cli.errors import CliError, config_error
 from netmap_lm.cli.keypath import vendor_key_path
 from netmap_lm.cli.main import Context, client_options
 from netmap_lm.cli.output import console as make_console
-from netmap_lm.cli.output import plain
+from netmap_lm.cli.output import duration_text, line_text, plain
 
 DEFAULT_WAIT = 3600.0  # seconds a bare --wait queues for
 
@@ -192,8 +192,9 @@ def _print_status(report: dict[str, Any]) -> None:
     srv = report["server"]
     console.print(
         f"netmap_lm {srv['version']} on {srv['host']}:{srv['port']} — server key "
-        f"{srv['key_fingerprint']}, up {srv['uptime']} s"
+        f"{srv['key_fingerprint']}, up {duration_text(srv['uptime'])}"
     )
+    today = time.strftime("%Y-%m-%d", time.gmtime())
     table = Table("feature", "in use", "seats", "lines")
     for f in report["features"]:
         seats = "uncounted" if f["seats"] is None else str(f["seats"])
@@ -202,9 +203,7 @@ def _print_status(report: dict[str, Any]) -> None:
                 f["name"],
                 str(f["in_use"]),
                 seats,
-                ", ".join(
-                    f"{ln['id']} (v{ln['version']}, until {ln['expires']})" for ln in f["lines"]
-                ),
+                ", ".join(line_text(ln, today) for ln in f["lines"]),
             )
         )
     console.print(table)
@@ -221,7 +220,7 @@ def _print_status(report: dict[str, Any]) -> None:
                     lease["host"],
                     lease["display"],
                     str(lease["pid"]),
-                    lease["version"],
+                    "any" if lease["version"] == "0" else lease["version"],  # 0: none asked for
                     since,
                     lease["lease"],
                 )

@@ -19,3 +19,30 @@ def plain(*values: Any) -> list[str]:
     from rich.markup import escape
 
     return [escape(str(value)) for value in values]
+
+
+def line_text(line: dict[str, Any], today: str) -> str:
+    """A license line in the status table: ``netmap-1 (v5.0, until 2027-12-31)``,
+    ``(v5.0, permanent)``, ``(v5.0, from 2027-01-01 until …)`` before its first
+    day, ``(v5.0, expired 2025-12-31)`` after its last.  ``today``: YYYY-MM-DD (UTC,
+    as the server's dates)."""
+    start, expires = line.get("start", "permanent"), line["expires"]
+    if expires != "permanent" and expires < today:
+        valid = f"expired {expires}"
+    else:
+        valid = "permanent" if expires == "permanent" else f"until {expires}"
+        if start != "permanent" and start > today:
+            valid = f"from {start} {'on' if expires == 'permanent' else valid}"
+    return f"{line['id']} (v{line['version']}, {valid})"
+
+
+def duration_text(seconds: float) -> str:
+    """``42 s``, ``5 min``, ``3 h 20 min``, ``12 d 4 h``: how long, at a glance."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
