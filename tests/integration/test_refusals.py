@@ -62,6 +62,24 @@ def test_refused_checkout_exits_77_with_reason(
     assert result.stderr == f"netmap-lm: {reason}: {report['message']}\n"
 
 
+@pytest.mark.parametrize(
+    ("feature", "says"),
+    [
+        ("netmapp", "; did you mean 'netmap' or 'newmap'?"),
+        ("NetMap", "; did you mean 'netmap'? (feature names are case-sensitive)"),
+        ("cad", "; this server licenses netmap, newmap, oldmap"),
+    ],
+)
+def test_an_unknown_feature_names_the_near_ones(refusing: Kit, feature: str, says: str) -> None:
+    result = refusing.cli("checkout", feature)
+    assert result.returncode == 77
+    assert (
+        result.stderr == f"netmap-lm: NO_SUCH_FEATURE: no license for feature {feature!r}{says}\n"
+    )
+    result = refusing.cli("status", "--feature", feature)  # the same words
+    assert result.returncode == 77 and says in result.stderr
+
+
 def test_licensed_version_at_the_limit_is_granted(refusing: Kit) -> None:
     result = refusing.cli("checkout", "netmap", "--version", "5.0", "--json")
     assert result.returncode == 0, result.stderr
@@ -69,6 +87,15 @@ def test_licensed_version_at_the_limit_is_granted(refusing: Kit) -> None:
     assert grant["ok"] is True
     assert grant["feature"] == "netmap"
     assert grant["version"] == "5.0"
+
+
+def test_a_grant_says_the_version_only_when_one_was_asked_for(refusing: Kit) -> None:
+    where = f"by {refusing.servers}: lease "
+    plain = refusing.cli("checkout", "netmap")
+    assert plain.returncode == 0 and plain.stdout.startswith("granted netmap to ")
+    assert where in plain.stdout
+    versioned = refusing.cli("checkout", "netmap", "--version", "5.0")
+    assert versioned.returncode == 0 and versioned.stdout.startswith("granted netmap v5.0 to ")
 
 
 def test_refusals_take_no_seat(refusing: Kit) -> None:

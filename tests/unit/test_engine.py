@@ -460,3 +460,28 @@ def test_clock_guard():
     assert guard.tampered
     assert not guard.observe(10_000_600)  # the clock is right again
     assert guard.latest_ms == 10_000_600
+
+
+def test_an_unknown_feature_is_named_with_the_near_ones_and_only_looked_for_in_small_licenses():
+    from netmap_lm.engine.seats import LIST_AT_MOST, SUGGEST_AMONG, unknown_feature
+
+    assert (
+        unknown_feature("x", []) == "no license for feature 'x'; this server licenses no features"
+    )
+    assert unknown_feature("cad", ["netmap"]) == (
+        "no license for feature 'cad'; this server licenses netmap"
+    )
+    many = ["cadtool", "mesher", "netmap", "netmap-pro", "plotter", "render", "solver", "viewer"]
+    many += [f"extra{i}" for i in range(LIST_AT_MOST + 1 - len(many))]
+    assert len(many) > LIST_AT_MOST
+    assert unknown_feature("xyz", many).endswith(f"lists the {len(many)} features of this server")
+    assert unknown_feature("cad", many).endswith("; did you mean 'cadtool'?")
+    assert unknown_feature("netmpa", many).endswith("; did you mean 'netmap' or 'netmap-pro'?")
+    assert unknown_feature("Solver", many).endswith("; did you mean 'solver'? (feature names are "
+                                                    "case-sensitive)")  # fmt: skip
+    huge = [f"f{i}" for i in range(SUGGEST_AMONG + 1)]
+    assert unknown_feature("f-1", huge) == (  # 'f1' is near, but not looked for among so many
+        f"no license for feature 'f-1'; 'netmap-lm status' lists the {SUGGEST_AMONG + 1} features "
+        "of this server"
+    )
+    assert "did you mean 'f1'" in unknown_feature("f-1", huge[:SUGGEST_AMONG])

@@ -102,8 +102,9 @@ def checkout(ctx: Context, feature: str, version: str, hold: float, wait: float)
     if ctx.as_json:
         click.echo(json.dumps(view))
     else:
+        asked = "" if version == "0" else f" v{version}"  # "0": no version asked for
         click.echo(
-            f"granted {feature} v{version} to {view['user']}@{view['host']} by "
+            f"granted {feature}{asked} to {view['user']}@{view['host']} by "
             f"{view['server']}: lease {lease.id}"
         )
     try:

@@ -211,6 +211,8 @@ class _NoSeat:
 _FULL = _NoSeat("full")
 _NONE: list[Any] = []  # shared empty list of a seat without reservations or MAX: never mutated
 VERSION_CACHE = 4096  # distinct version strings remembered; clients choose them, so bounded
+SUGGEST_AMONG = 50  # features a NO_SUCH_FEATURE denial looks among for a near name, at most
+LIST_AT_MOST = 8  # features it names when none is near
 _REFUSAL_RANK = {reasons.HOSTID_MISMATCH: 1, reasons.NOT_AUTHORIZED: 2}
 
 
@@ -317,7 +319,7 @@ class SeatEngine:
                     reasons.LICENSE_INVALID,
                     f"every license line for {name!r} is invalid; see 'netmap-lm license verify'",
                 )
-            return Denial(reasons.NO_SUCH_FEATURE, f"no license for feature {name!r}")
+            return Denial(reasons.NO_SUCH_FEATURE, unknown_feature(name, self._pools))
         wanted = self._versions.get(request.version)
         if wanted is None:
             if len(self._versions) >= VERSION_CACHE:
@@ -809,3 +811,27 @@ def _covers(line: FeatureLine, today: date) -> bool:
 
 def _unknown(lease_id: str) -> Denial:
     return Denial(reasons.LEASE_UNKNOWN, f"lease {lease_id} is not held on this server")
+
+
+def unknown_feature(name: str, licensed: Iterable[str]) -> str:
+    """The NO_SUCH_FEATURE message: what was asked for, and the near names
+    (a typo, a case slip) among a license's features.  A license with many
+    features is not searched (a client may send any name, as often as its
+    rate allows); the message then points to ``status``."""
+    names = sorted(licensed)
+    text = f"no license for feature {name!r}"
+    if not names:
+        return f"{text}; this server licenses no features"
+    if len(names) > SUGGEST_AMONG:
+        return f"{text}; 'netmap-lm status' lists the {len(names)} features of this server"
+    same = [n for n in names if n.lower() == name.lower()]
+    if same:
+        return f"{text}; did you mean {same[0]!r}? (feature names are case-sensitive)"
+    import difflib
+
+    near = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    if near:
+        return f"{text}; did you mean {' or '.join(repr(n) for n in near)}?"
+    if len(names) > LIST_AT_MOST:
+        return f"{text}; 'netmap-lm status' lists the {len(names)} features of this server"
+    return f"{text}; this server licenses {', '.join(names)}"

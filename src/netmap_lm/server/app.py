@@ -30,7 +30,7 @@ from typing import Any
 from netmap_lm import PROTOCOL_VERSION, __version__, reasons
 from netmap_lm.encoding import b64u_encode
 from netmap_lm.engine.clockguard import ClockGuard
-from netmap_lm.engine.seats import CheckoutRequest, Denial, Lease, SeatEngine
+from netmap_lm.engine.seats import CheckoutRequest, Denial, Lease, SeatEngine, unknown_feature
 from netmap_lm.licensing import keys, licensefile
 from netmap_lm.licensing.options import OptionsError, read_options
 from netmap_lm.protocol import messages, trust
@@ -479,9 +479,7 @@ class LicenseServer:
         if request.feature is not None:
             if request.feature not in names:
                 return messages.error(
-                    request.id,
-                    reasons.NO_SUCH_FEATURE,
-                    f"no license for feature {request.feature!r}",
+                    request.id, reasons.NO_SUCH_FEATURE, unknown_feature(request.feature, names)
                 )
             names = [request.feature]
         features = []
