@@ -107,8 +107,14 @@ def test_bad_options_on_reread_keeps_the_old_ones(kit, with_options):
         assert result.returncode == 77 and "site.opt:1" in result.stdout
         assert "site.opt:2" in result.stdout  # every problem, not the first only
         assert reason(checkout(kit, "mallory")) == "NOT_AUTHORIZED"  # still excluded
-        (kit.root / "site.opt").write_text("# nobody excluded now\n")
-        assert kit.cli("reread", "--state", str(kit.state)).returncode == 0
+        (kit.root / "site.opt").write_text("# nobody excluded now\nRESERVE 1 netmapp USER ann\n")
+        result = kit.cli("reread", "--state", str(kit.state))
+        assert result.returncode == 0, result.stderr
+        # The administrator who made the typo sees it, not only the server's log.
+        assert "warning: " in result.stderr and "site.opt:2: RESERVE names feature 'netmapp'" in (
+            result.stderr
+        )
+        assert "(did you mean 'netmap'?)" in result.stderr
         assert checkout(kit, "mallory").returncode == 0
     finally:
         server.kill()

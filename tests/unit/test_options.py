@@ -305,6 +305,14 @@ def test_leading_zeros_still_read_as_the_number():
     assert opts("MAX " + "0" * 5000 + "2 netmap USER bob\n").rules[0].count == 2
 
 
+def test_an_unknown_feature_in_a_different_case_is_named_as_the_near_one():
+    e = engine(options="MAX 1 NetMap USER bob\n")
+    assert e.warnings == [
+        "site.opt:1: MAX names feature 'NetMap', which the license does not have (did you mean "
+        "'netmap'?); the line has no effect"
+    ]
+
+
 def test_unknown_features_are_warnings_not_errors():
     e = engine(
         options="""
@@ -315,8 +323,8 @@ def test_unknown_features_are_warnings_not_errors():
     """
     )
     assert e.warnings == [
-        "site.opt:3: RESERVE names feature 'netmapp', which the license does not have; the "
-        "line has no effect",
+        "site.opt:3: RESERVE names feature 'netmapp', which the license does not have (did you "
+        "mean 'netmap'?); the line has no effect",
         "site.opt:4: TIMEOUT names feature 'other', which the license does not have; the line "
         "has no effect",
         "site.opt:5: no license line of netmap has VERSION=9.0; the line has no effect",

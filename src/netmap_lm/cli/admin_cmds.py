@@ -112,6 +112,8 @@ def reread(ctx: Context, admin_token: Path | None, state: Path | None) -> int:
         )
         for problem in reply.get("problems", []):
             click.echo(f"license problem: {problem}", err=True)
+        for warning in reply.get("warnings", []):
+            click.echo(f"warning: {warning}", err=True)
     return 0
 
 

@@ -188,17 +188,27 @@ class Options:
     def unknown_features(self, licensed: Iterable[str]) -> list[str]:
         """One warning per line that names a feature not in ``licensed``
         (a typo, or a feature not licensed yet): not an error, the server logs it."""
-        have = set(licensed)
+        have = sorted(set(licensed))
         found = []
         items: list[Rule | Setting] = [*self.rules, *self.settings]
         for item in sorted(items, key=lambda x: x.lineno):
             if item.feature is not None and item.feature.name not in have:
                 found.append(
                     f"{self.path}:{item.lineno}: {item.keyword} names feature "
-                    f"{item.feature.name!r}, which the license does not have; the line has "
-                    "no effect"
+                    f"{item.feature.name!r}, which the license does not have"
+                    f"{_near(item.feature.name, have)}; the line has no effect"
                 )
         return found
+
+
+def _near(name: str, names: list[str]) -> str:
+    """`` (did you mean 'netmap'?)`` for a typo or a case slip, else nothing."""
+    same = [n for n in names if n.lower() == name.lower()]
+    if not same:
+        import difflib
+
+        same = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f" (did you mean {same[0]!r}?)" if same else ""
 
 
 def read_options(path: Path | str) -> Options:

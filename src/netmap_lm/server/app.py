@@ -695,6 +695,7 @@ class LicenseServer:
             kept=len(self.engine.leases),
             revoked=[x.id for x in revoked],
             problems=[str(p) for p in self.license.problems],
+            warnings=list(self.engine.warnings),  # what the server logs: lines without effect
         ), revoked
 
     def _remember_revoked(self, lease_id: str, why: str) -> None:
