@@ -270,6 +270,11 @@ def issue_args(key: str, output: str, *extra: str) -> list[str]:
         ("{root}/n.lic", ["--server-key", "{spub}", "--server-port", "99999"], "'--server-port'"),
         ("{root}/n.lic", ["--server-key", "{spub}", "--server-host", "h" * 9000], "SERVER line"),
         ("{root}/nodir/n.lic", ["--server-key", "{spub}"], "{root}/nodir/n.lic: cannot write"),
+        (
+            "{root}/n.lic",
+            ["--server-key", "{spub}", "--expires", "2027-02-30"],
+            "--expires: date '2027-02-30' is not a day of the calendar",
+        ),
     ],
 )
 def test_issue_mistakes_are_one_line_and_exit_78(issued, capsys, output, extra, expected):
@@ -295,3 +300,16 @@ def test_append_with_another_vendor_key_is_refused(issued, tmp_path, capsys):
     assert f"{lic}:2: does not verify" in err and "(and 1 more)" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert lic.read_bytes() == before
+
+
+def test_an_expiry_in_the_past_is_issued_but_said(issued, capsys):
+    root, _ = issued
+    spub = str(root / "s/server.pub")
+    argv = issue_args(str(root / "v/vendor.key"), str(root / "old.lic"), "--server-key", spub)
+    code, out, err = run(capsys, *argv, "--expires", "2020-01-31")
+    assert code == 0 and "wrote" in out
+    assert err.startswith("netmap-lm: warning: --expires 2020-01-31 is before today (")
+    assert "expired as issued" in err
+    argv = issue_args(str(root / "v/vendor.key"), str(root / "new.lic"), "--server-key", spub)
+    code, _, err = run(capsys, *argv, "--expires", "2999-12-31")
+    assert code == 0 and err == ""

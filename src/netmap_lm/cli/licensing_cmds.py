@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,18 @@ def _check_date(text: str | None, option: str) -> str | None:
     return text
 
 
+def _warn_if_past(expires: str) -> None:
+    """An expiry before today is issued (a test of expiry may want one), but said."""
+    last = licensefile.parse_date(expires)
+    today = datetime.now(UTC).date()
+    if last is not None and last < today:
+        click.echo(
+            f"netmap-lm: warning: --expires {expires} is before today ({today}, UTC): "
+            "this FEATURE line is expired as issued",
+            err=True,
+        )
+
+
 @license_group.command("issue")
 @click.option("--vendor-key", "vendor_key", type=_PATH, required=True, help="vendor.key (private).")
 @click.option("--server-key", "server_key", type=_PATH, help="server.pub of the customer's server.")
@@ -167,6 +179,7 @@ def license_issue(
         raise config_error(str(exc)) from None
     _check_date(start, "--start")
     _check_date(expires, "--expires")
+    _warn_if_past(expires)
     lines_out: list[str] = []
     if append:
         if not output.exists():

@@ -71,7 +71,10 @@ def parse_date(text: str) -> date | None:
         return None
     if not _DATE.fullmatch(text):
         raise ValueError(f"date {text!r} is not YYYY-MM-DD or 'permanent'")
-    return date.fromisoformat(text)
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:  # 2027-02-30: the shape is right, the day is not
+        raise ValueError(f"date {text!r} is not a day of the calendar ({exc})") from None
 
 
 @dataclass(frozen=True)
