@@ -84,6 +84,15 @@ def test_issue_verify_append_show(issued, capsys):
     code, out, _ = run(capsys, "license", "verify", str(lic), "--vendor-key", pub, "--json")
     report = json.loads(out)
     assert code == 0 and report["ok"] and len(report["features"]) == 2
+    assert [(f["start"], f["expires"]) for f in report["features"]] == [
+        ("permanent", "permanent"),
+        ("permanent", "2030-01-01"),
+    ]
+    code, out, _ = run(capsys, "license", "verify", str(lic), "--vendor-key", pub)
+    assert out.splitlines()[-2:][0].endswith(", permanent")
+    assert out.splitlines()[-1].endswith(
+        " seat(s) id=" + report["features"][1]["id"] + ", until 2030-01-01"
+    )
     code, out, _ = run(capsys, "license", "show", str(lic), "--json")
     assert code == 0 and [f["seats"] for f in json.loads(out)["features"]] == [3, 2]
     code, out, _ = run(capsys, "license", "show", str(lic))
@@ -310,6 +319,10 @@ def test_an_expiry_in_the_past_is_issued_but_said(issued, capsys):
     assert code == 0 and "wrote" in out
     assert err.startswith("netmap-lm: warning: --expires 2020-01-31 is before today (")
     assert "expired as issued" in err
+    code, out, _ = run(capsys, "license", "verify", str(root / "old.lic"), "--vendor-key",
+                       str(root / "v/vendor.pub"))  # fmt: skip
+    assert code == 0  # every signature is good...
+    assert out.splitlines()[-1].endswith(", expired 2020-01-31: it grants no seat")  # ...but
     argv = issue_args(str(root / "v/vendor.key"), str(root / "new.lic"), "--server-key", spub)
     code, _, err = run(capsys, *argv, "--expires", "2999-12-31")
     assert code == 0 and err == ""

@@ -16,7 +16,7 @@ from netmap_lm.cli.errors import CliError, config_error
 from netmap_lm.cli.keypath import vendor_key_path
 from netmap_lm.cli.main import JSON_HELP
 from netmap_lm.cli.output import console as make_console
-from netmap_lm.cli.output import plain
+from netmap_lm.cli.output import plain, validity
 from netmap_lm.licensing import keys, licensefile
 from netmap_lm.licensing.hostid import host_ids
 from netmap_lm.server.identity import SERVER_PUB_FILE, init_state
@@ -109,6 +109,10 @@ def _check_date(text: str | None, option: str) -> str | None:
     except ValueError as exc:
         raise config_error(f"{option}: {exc}") from None
     return text
+
+
+def _day(value: date | None) -> str:
+    return value.isoformat() if value else "permanent"
 
 
 def _warn_if_past(expires: str) -> None:
@@ -296,7 +300,14 @@ def license_verify(file: Path, vendor_key: str | None, as_json: bool) -> int:
                         {"line": s.lineno, "host": s.host, "port": s.port} for s in parsed.servers
                     ],
                     "features": [
-                        {"line": f.lineno, "name": f.name, "id": f.id} for f in parsed.features
+                        {
+                            "line": f.lineno,
+                            "name": f.name,
+                            "id": f.id,
+                            "start": _day(f.start),
+                            "expires": _day(f.expires),
+                        }
+                        for f in parsed.features
                     ],
                     "problems": [{"line": p.lineno, "message": p.message} for p in parsed.problems],
                 },
@@ -306,9 +317,15 @@ def license_verify(file: Path, vendor_key: str | None, as_json: bool) -> int:
     else:
         for s in parsed.servers:
             click.echo(f"{file}:{s.lineno}: ok: SERVER {s.host} port {s.port}")
+        today = datetime.now(UTC).date().isoformat()
         for f in parsed.features:
             seats = "uncounted" if f.seats is None else f"{f.seats} seat(s)"
-            click.echo(f"{file}:{f.lineno}: ok: FEATURE {f.name} v{f.version} {seats} id={f.id}")
+            when = validity(_day(f.start), _day(f.expires), today)
+            if when.startswith("expired"):
+                when += ": it grants no seat"  # signed, but of no use any more
+            click.echo(
+                f"{file}:{f.lineno}: ok: FEATURE {f.name} v{f.version} {seats} id={f.id}, {when}"
+            )
         for p in parsed.problems:
             click.echo(str(p), err=True)
     if parsed.problems:
@@ -334,8 +351,8 @@ def license_show(file: Path, as_json: bool) -> None:
             "version": f.version,
             "seats": "uncounted" if f.seats is None else f.seats,
             "type": f.type,
-            "start": f.start.isoformat() if f.start else "permanent",
-            "expires": f.expires.isoformat() if f.expires else "permanent",
+            "start": _day(f.start),
+            "expires": _day(f.expires),
             "id": f.id,
         }
         for f in parsed.features

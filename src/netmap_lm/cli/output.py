@@ -21,19 +21,24 @@ def plain(*values: Any) -> list[str]:
     return [escape(str(value)) for value in values]
 
 
-def line_text(line: dict[str, Any], today: str) -> str:
-    """A license line in the status table: ``netmap-1 (v5.0, until 2027-12-31)``,
-    ``(v5.0, permanent)``, ``(v5.0, from 2027-01-01 until …)`` before its first
-    day, ``(v5.0, expired 2025-12-31)`` after its last.  ``today``: YYYY-MM-DD (UTC,
-    as the server's dates)."""
-    start, expires = line.get("start", "permanent"), line["expires"]
+def validity(start: str, expires: str, today: str) -> str:
+    """When a license line grants: ``permanent``, ``until 2027-12-31``, ``from
+    2027-01-01 until …`` before its first day, ``expired 2025-12-31`` after its
+    last.  Dates are YYYY-MM-DD or ``permanent``; ``today`` is UTC, as the
+    server's dates."""
     if expires != "permanent" and expires < today:
-        valid = f"expired {expires}"
-    else:
-        valid = "permanent" if expires == "permanent" else f"until {expires}"
-        if start != "permanent" and start > today:
-            valid = f"from {start} {'on' if expires == 'permanent' else valid}"
-    return f"{line['id']} (v{line['version']}, {valid})"
+        return f"expired {expires}"
+    valid = "permanent" if expires == "permanent" else f"until {expires}"
+    if start != "permanent" and start > today:
+        valid = f"from {start} {'on' if expires == 'permanent' else valid}"
+    return valid
+
+
+def line_text(line: dict[str, Any], today: str) -> str:
+    """A license line in the status table: ``netmap-1 (v5.0, until 2027-12-31)``
+    (see :func:`validity`)."""
+    when = validity(line.get("start", "permanent"), line["expires"], today)
+    return f"{line['id']} (v{line['version']}, {when})"
 
 
 def duration_text(seconds: float) -> str:
