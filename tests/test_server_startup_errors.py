@@ -95,3 +95,29 @@ def test_a_state_directory_another_server_holds_is_refused(kit: Kit) -> None:
     with ServerProcess(kit):
         again = kit.cli("checkout", "netmap", "--json")
         assert again.returncode == 0, again.stderr
+
+
+def test_a_license_of_another_vendor_is_named_as_such_not_as_a_missing_server_line(
+    kit: Kit, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The key given is not the one that signed the file: every line fails only
+    its signature.  (Before, the server said there was no SERVER line for its
+    key and sent the administrator to the vendor for a new license.)"""
+    kit.write_license()
+    other = Kit(tmp_path_factory.mktemp("other-vendor"))
+    env = kit.env(NETMAP_LM_VENDOR_KEY=str(other.vendor_pub))
+    result = kit.cli(*ServerProcess(kit).args, env=env)
+    line = assert_one_line_config_error(
+        result, f"{kit.license}: no line verifies with the vendor key"
+    )
+    assert str(other.vendor_pub) in line and "--vendor-key" in line
+    verified = kit.cli("license", "verify", str(kit.license), env=env)
+    assert verified.returncode == 77
+    assert verified.stderr.splitlines()[-1].startswith(
+        f"netmap-lm: no line verifies with {other.vendor_pub} (fingerprint "
+    )
+    # One edited line among good ones is that line's problem alone.
+    text = kit.license.read_text()
+    kit.license.write_text(text.replace("seats=3", "seats=30"))
+    verified = kit.cli("license", "verify", str(kit.license))
+    assert verified.returncode == 77 and "no line verifies" not in verified.stderr

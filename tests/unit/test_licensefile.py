@@ -139,3 +139,23 @@ def test_unreadable_file_is_one_clear_error(tmp_path):
     )  # (\xff\xfe first would read as UTF-16: tests/unit/test_textfile.py)
     with pytest.raises(licensefile.LicenseFileError, match="not UTF-8"):
         licensefile.read(binary, VENDOR.public_key())
+
+
+def test_a_file_read_with_another_vendors_key_is_told_from_an_edited_one():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    server = {"host": "lm1", "port": 1493, "key": "A" * 43}
+    feature = {"name": "x", "version": "1.0", "seats": 1, "type": "floating"}
+    feature |= {"expires": "permanent", "id": "x-1"}
+    text = (
+        licensefile.sign_line(VENDOR, "SERVER", server)
+        + "\n"
+        + licensefile.sign_line(VENDOR, "FEATURE", feature)
+        + "\n"
+    )
+    assert not licensefile.parse(text, "a.lic", VENDOR.public_key()).another_vendors
+    other = Ed25519PrivateKey.generate().public_key()
+    assert licensefile.parse(text, "a.lic", other).another_vendors
+    # A line that is not even well formed is its own problem, whatever the key.
+    assert not licensefile.parse(text + "FEATURE name=\n", "a.lic", other).another_vendors
+    assert not licensefile.parse("# only comments\n", "a.lic", other).another_vendors

@@ -272,9 +272,11 @@ def license_issue(
     )
 
 
-def _vendor_public(path: str | None) -> Any:
+def _vendor_public(path: str | None) -> tuple[Path, Any]:
+    """The vendor key file to use (``--vendor-key``, else ...) and its key."""
+    where = vendor_key_path(path)
     try:
-        return keys.read_public(vendor_key_path(path))
+        return where, keys.read_public(where)
     except keys.KeyFileError as exc:
         raise config_error(str(exc)) from None
 
@@ -285,7 +287,7 @@ def _vendor_public(path: str | None) -> Any:
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def license_verify(file: Path, vendor_key: str | None, as_json: bool) -> int:
     """Check every line; exit 0 only if all verify, naming each bad line."""
-    public = _vendor_public(vendor_key)
+    where, public = _vendor_public(vendor_key)
     try:
         parsed = licensefile.read(file, public)
     except licensefile.LicenseFileError as exc:
@@ -328,6 +330,12 @@ def license_verify(file: Path, vendor_key: str | None, as_json: bool) -> int:
             )
         for p in parsed.problems:
             click.echo(str(p), err=True)
+    if parsed.another_vendors:
+        click.echo(
+            f"netmap-lm: no line verifies with {where} (fingerprint {keys.fingerprint(public)}): "
+            "is it the vendor.pub of the vendor who issued this file?",
+            err=True,
+        )
     if parsed.problems:
         return reasons.EX_NOPERM
     if not parsed.servers and not parsed.features:

@@ -118,9 +118,14 @@ class LineProblem:
     lineno: int
     message: str
     feature: str | None = None  # the name= of a refused FEATURE line, if readable
+    bad_signature: bool = False  # well formed, but not signed by the vendor key given
 
     def __str__(self) -> str:
         return f"{self.path}:{self.lineno}: {self.message}"
+
+
+class SignatureMismatch(ValueError):
+    """A line's vendor signature does not verify with the key given."""
 
 
 @dataclass
@@ -132,6 +137,17 @@ class LicenseFile:
 
     def server_for_key(self, key_text: str) -> ServerLine | None:
         return next((s for s in self.servers if s.key == key_text), None)
+
+    @property
+    def another_vendors(self) -> bool:
+        """Whether no line verifies and each fails only its signature: most
+        likely the vendor key given is not the one that signed the file."""
+        return (
+            not self.servers
+            and not self.features
+            and bool(self.problems)
+            and all(p.bad_signature for p in self.problems)
+        )
 
 
 class LicenseFileError(ValueError):
@@ -161,7 +177,13 @@ def parse(text: str, path: str, vendor_key: Ed25519PublicKey | None) -> LicenseF
             record = parse_line(stripped, lineno, vendor_key)
         except ValueError as exc:
             result.problems.append(
-                LineProblem(path, lineno, f"LICENSE_INVALID: {exc}", _feature_name(stripped))
+                LineProblem(
+                    path,
+                    lineno,
+                    f"LICENSE_INVALID: {exc}",
+                    _feature_name(stripped),
+                    bad_signature=isinstance(exc, SignatureMismatch),
+                )
             )
             continue
         if isinstance(record, ServerLine):
@@ -207,7 +229,7 @@ def parse_line(
         raise ValueError(f"unknown keyword {keyword!r}; expected SERVER or FEATURE")
     _check_keys(keyword, fields, allowed)
     if vendor_key is not None and not lines.signature_valid(vendor_key, keyword, fields):
-        raise ValueError(
+        raise SignatureMismatch(
             f"{keyword} line: vendor signature does not match "
             "(the line was edited, or signed by another vendor key); ask the vendor for "
             "a new line"

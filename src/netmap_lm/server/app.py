@@ -117,6 +117,12 @@ class LicenseServer:
         except licensefile.LicenseFileError as exc:
             raise StartupError(str(exc)) from None
         server_line = license.server_for_key(self.identity.public_text)
+        if server_line is None and license.another_vendors:
+            raise StartupError(
+                f"{path}: no line verifies with the vendor key {self.config.vendor_key_path} "
+                f"(fingerprint {keys.fingerprint(self.vendor_key)}); give the vendor.pub of the "
+                "vendor who issued this license with --vendor-key (or NETMAP_LM_VENDOR_KEY)"
+            )
         if server_line is None:
             raise StartupError(
                 f"{path}: no valid SERVER line for this server's key "
