@@ -209,15 +209,32 @@ def test_genuine_hello_relayed_then_forged_grant_is_not_trusted(genuine: Kit) ->
     assert in_use(genuine) == before
 
 
-def test_server_of_another_vendor_is_not_trusted(genuine: Kit, tmp_path: Path) -> None:
+def test_server_of_another_vendor_is_not_trusted(
+    genuine: Kit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A real, well-configured netmap_lm server whose license comes from another vendor."""
     other = Kit(tmp_path)
     other.write_license()
     with ServerProcess(other):
         result = _checkout_via(genuine, other.servers)  # client pins genuine's vendor key
         _assert_not_trusted(result)
-        assert "vendor" in json.loads(result.stdout)["message"]
+        message = json.loads(result.stdout)["message"]
+        # It names the key it checked against: a wrong key given looks like an impostor.
+        assert message.endswith(
+            f"the SERVER line is not signed by the vendor key (pinned vendor key: "
+            f"{genuine.vendor_pub})"
+        ), message
         assert in_use(other) == 0
+        for given, named in [
+            (str(genuine.vendor_pub), str(genuine.vendor_pub)),
+            (genuine.vendor_pub.read_text().split()[-1], "the one given"),  # the key as text
+            (None, f"{genuine.vendor_pub} from NETMAP_LM_VENDOR_KEY"),
+        ]:
+            monkeypatch.setenv("NETMAP_LM_VENDOR_KEY", str(genuine.vendor_pub))
+            client = LicenseClient(servers=other.servers, vendor_key=given)
+            with pytest.raises(LicenseDenied) as denied:
+                client.checkout("netmap", heartbeat=False)
+            assert denied.value.message.endswith(f"(pinned vendor key: {named})")
         # The same server is fine for its own vendor's clients.
         assert other.cli("checkout", "netmap").returncode == 0
 

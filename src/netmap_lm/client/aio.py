@@ -138,7 +138,7 @@ class AsyncLicenseClient(ClientSettings):
             self._session = session
             return session
         if untrusted:
-            raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, "; ".join(untrusted))
+            raise self.not_trusted("; ".join(untrusted))
         raise LicenseDenied(reasons.SERVER_UNREACHABLE, "; ".join(unreachable))
 
     async def _give_back_first(self, session: _AsyncSession, first: dict[str, Any]) -> None:
@@ -186,7 +186,7 @@ class AsyncLicenseClient(ClientSettings):
                 except trust.Untrusted as exc:
                     session.close()
                     self._session = None
-                    raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
+                    raise self.not_trusted(str(exc)) from None
         raise AssertionError("unreachable")
 
     async def checkout(
@@ -208,7 +208,7 @@ class AsyncLicenseClient(ClientSettings):
                 with contextlib.suppress(LicenseDenied):
                     await self._request(give_back)
             await self.close()
-            raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
+            raise self.not_trusted(str(exc)) from None
         lease = AsyncLease(self, grant, on_lost)
         lease._task = asyncio.get_running_loop().create_task(lease._heartbeats())
         return lease

@@ -165,6 +165,7 @@ class ClientSettings:
     ) -> None:
         self.servers = parse_servers(servers)
         self._vendor_key: Any = read_vendor_key(vendor_key)  # a key object when first used
+        self._vendor_key_given = vendor_key  # named when a server does not verify
         self.user = user or environment.current_user()
         self.host = host or environment.current_host()
         self.display = environment.current_display() if display is None else display
@@ -201,6 +202,19 @@ class ClientSettings:
             request=request,
             hello_time_ms=session.server_time_ms,
         )
+
+    def not_trusted(self, why: str) -> LicenseDenied:
+        """``SERVER_NOT_TRUSTED`` saying why, and which vendor key it was checked
+        against (the one a server's lines must be signed by: a wrong key given
+        looks like an impostor)."""
+        given = self._vendor_key_given
+        if given is None:
+            pinned = f"{os.environ.get(VENDOR_KEY_ENV, '')} from {VENDOR_KEY_ENV}"
+        elif isinstance(given, str | os.PathLike) and os.path.exists(given):
+            pinned = os.fspath(given)
+        else:
+            pinned = "the one given"
+        return LicenseDenied(reasons.SERVER_NOT_TRUSTED, f"{why} (pinned vendor key: {pinned})")
 
     @property
     def vendor_key(self) -> Any:
@@ -267,7 +281,7 @@ class LicenseClient(ClientSettings):
             except (SessionError, OSError) as exc:
                 unreachable.append(f"{format_address(address)}: {exc}")
         if untrusted:
-            raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, "; ".join(untrusted))
+            raise self.not_trusted("; ".join(untrusted))
         raise LicenseDenied(reasons.SERVER_UNREACHABLE, "; ".join(unreachable))
 
     def _request(
@@ -308,7 +322,7 @@ class LicenseClient(ClientSettings):
                         ) from None
                 except trust.Untrusted as exc:
                     self._drop()
-                    raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
+                    raise self.not_trusted(str(exc)) from None
         raise AssertionError("unreachable")
 
     def _drop(self) -> None:
@@ -379,7 +393,7 @@ class LicenseClient(ClientSettings):
             self._give_back_untrusted(reply)
             with self._lock:
                 self._drop()
-            raise LicenseDenied(reasons.SERVER_NOT_TRUSTED, str(exc)) from None
+            raise self.not_trusted(str(exc)) from None
         lease = Lease(self, grant, reply.get("feature_line", ""), session.address, on_lost)
         lease.signature = reply.get("sig", "")
         lease.batch = reply.get("batch", [])
