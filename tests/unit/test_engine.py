@@ -485,3 +485,11 @@ def test_an_unknown_feature_is_named_with_the_near_ones_and_only_looked_for_in_s
         "of this server"
     )
     assert "did you mean 'f1'" in unknown_feature("f-1", huge[:SUGGEST_AMONG])
+
+
+def test_seats_exhausted_reads_right_for_one_seat():
+    e = Engine(line("cad", seats=1))
+    assert isinstance(e.checkout(request("cad")), Lease)
+    denial = e.checkout(request("cad"))
+    assert reason(denial) == reasons.SEATS_EXHAUSTED
+    assert denial.message == "the 1 seat of cad is in use"

@@ -427,14 +427,11 @@ class SeatEngine:
                 total = sum(p.line.seats or 0 for p in current)
                 return Denial(
                     reasons.SEATS_EXHAUSTED,
-                    f"all {total} seat{'s' if total != 1 else ''} of {name} are in use or "
-                    f"reserved; the free ones are reserved for {', '.join(notes)}",
+                    f"{_all_seats(total, name)} in use or reserved; the free ones are reserved "
+                    f"for {', '.join(notes)}",
                 )
         total = sum(p.line.seats or 0 for p in current)
-        return Denial(
-            reasons.SEATS_EXHAUSTED,
-            f"all {total} seat{'s' if total != 1 else ''} of {name} are in use",
-        )
+        return Denial(reasons.SEATS_EXHAUSTED, f"{_all_seats(total, name)} in use")
 
     def _seat_to_share(self, pool: _Pool, client: Lease | CheckoutRequest) -> _Seat | None:
         """A seat ``client`` joins without counting another: its dup group's,
@@ -811,6 +808,11 @@ def _covers(line: FeatureLine, today: date) -> bool:
 
 def _unknown(lease_id: str) -> Denial:
     return Denial(reasons.LEASE_UNKNOWN, f"lease {lease_id} is not held on this server")
+
+
+def _all_seats(total: int, name: str) -> str:
+    """``all 3 seats of netmap are``, ``the 1 seat of netmap is``."""
+    return f"the 1 seat of {name} is" if total == 1 else f"all {total} seats of {name} are"
 
 
 def unknown_feature(name: str, licensed: Iterable[str]) -> str:

@@ -392,9 +392,9 @@ class LicenseServer:
                 )
             self.counters[f"denials_{result.reason}"] += 1
             log.info(
-                "denied %s v%s to %s@%s (%s): %s %s",
+                "denied %s%s to %s@%s (%s): %s %s",
                 request.feature,
-                request.version,
+                "" if request.version == "0" else f" v{request.version}",  # 0: none asked for
                 request.user,
                 request.host,
                 address,
