@@ -101,23 +101,18 @@ def license_group() -> None:
     """Issue, verify and show license files."""
 
 
-def _check_date(text: str | None, option: str) -> str | None:
+def _check_date(text: str | None, option: str) -> date | None:
+    """The day ``option`` gives (None for none or ``permanent``), or a config error."""
     if text is None:
         return None
     try:
-        licensefile.parse_date(text)
+        return licensefile.parse_date(text)
     except ValueError as exc:
         raise config_error(f"{option}: {exc}") from None
-    return text
 
 
-def _day(value: date | None) -> str:
-    return value.isoformat() if value else "permanent"
-
-
-def _warn_if_past(expires: str) -> None:
+def _warn_if_past(expires: str, last: date | None) -> None:
     """An expiry before today is issued (a test of expiry may want one), but said."""
-    last = licensefile.parse_date(expires)
     today = datetime.now(UTC).date()
     if last is not None and last < today:
         click.echo(
@@ -182,8 +177,7 @@ def license_issue(
     except keys.KeyFileError as exc:
         raise config_error(str(exc)) from None
     _check_date(start, "--start")
-    _check_date(expires, "--expires")
-    _warn_if_past(expires)
+    _warn_if_past(expires, _check_date(expires, "--expires"))
     lines_out: list[str] = []
     if append:
         if not output.exists():
@@ -306,8 +300,8 @@ def license_verify(file: Path, vendor_key: str | None, as_json: bool) -> int:
                             "line": f.lineno,
                             "name": f.name,
                             "id": f.id,
-                            "start": _day(f.start),
-                            "expires": _day(f.expires),
+                            "start": licensefile.format_date(f.start),
+                            "expires": licensefile.format_date(f.expires),
                         }
                         for f in parsed.features
                     ],
@@ -322,7 +316,9 @@ def license_verify(file: Path, vendor_key: str | None, as_json: bool) -> int:
         today = datetime.now(UTC).date().isoformat()
         for f in parsed.features:
             seats = "uncounted" if f.seats is None else f"{f.seats} seat(s)"
-            when = validity(_day(f.start), _day(f.expires), today)
+            when = validity(
+                licensefile.format_date(f.start), licensefile.format_date(f.expires), today
+            )
             if when.startswith("expired"):
                 when += ": it grants no seat"  # signed, but of no use any more
             click.echo(
@@ -359,8 +355,8 @@ def license_show(file: Path, as_json: bool) -> None:
             "version": f.version,
             "seats": "uncounted" if f.seats is None else f.seats,
             "type": f.type,
-            "start": _day(f.start),
-            "expires": _day(f.expires),
+            "start": licensefile.format_date(f.start),
+            "expires": licensefile.format_date(f.expires),
             "id": f.id,
         }
         for f in parsed.features

@@ -50,7 +50,7 @@ from typing import Any
 
 from netmap_lm import reasons
 from netmap_lm.engine.policy import LinePolicy, Policy, Reservation
-from netmap_lm.licensing.licensefile import FeatureLine, parse_version
+from netmap_lm.licensing.licensefile import FeatureLine, near_names, parse_version
 from netmap_lm.licensing.options import Options
 
 HOUR_MS = 3600 * 1000
@@ -826,12 +826,9 @@ def unknown_feature(name: str, licensed: Iterable[str]) -> str:
         return f"{text}; this server licenses no features"
     if len(names) > SUGGEST_AMONG:
         return f"{text}; 'netmap-lm status' lists the {len(names)} features of this server"
-    same = [n for n in names if n.lower() == name.lower()]
-    if same:
-        return f"{text}; did you mean {same[0]!r}? (feature names are case-sensitive)"
-    import difflib
-
-    near = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    near = near_names(name, names, 3)
+    if near and near[0].lower() == name.lower():
+        return f"{text}; did you mean {near[0]!r}? (feature names are case-sensitive)"
     if near:
         return f"{text}; did you mean {' or '.join(repr(n) for n in near)}?"
     if len(names) > LIST_AT_MOST:

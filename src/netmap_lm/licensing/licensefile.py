@@ -65,6 +65,22 @@ def parse_version(text: str) -> tuple[int, ...]:
     return parts + (0,) * (4 - len(parts))
 
 
+def format_date(day: date | None) -> str:
+    """The inverse of :func:`parse_date`: ``2027-12-31``, or ``permanent`` for None."""
+    return day.isoformat() if day else PERMANENT
+
+
+def near_names(name: str, names: list[str], n: int) -> list[str]:
+    """Up to ``n`` feature names near ``name``: a case slip first, else a typo
+    (what a message suggests for a name that is not licensed)."""
+    same = [other for other in names if other.lower() == name.lower()]
+    if same:
+        return same[:n]
+    import difflib
+
+    return difflib.get_close_matches(name, names, n=n, cutoff=0.6)
+
+
 def parse_date(text: str) -> date | None:
     """An ISO date, or ``None`` for ``permanent``."""
     if text == PERMANENT:

@@ -36,6 +36,7 @@ from netmap_lm.licensing.licensefile import (
     MAX_LINGER_SECONDS,
     MAX_SEATS,
     FeatureLine,
+    near_names,
     parse_date,
     parse_version,
     whole_number,
@@ -203,12 +204,8 @@ class Options:
 
 def _near(name: str, names: list[str]) -> str:
     """`` (did you mean 'netmap'?)`` for a typo or a case slip, else nothing."""
-    same = [n for n in names if n.lower() == name.lower()]
-    if not same:
-        import difflib
-
-        same = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    return f" (did you mean {same[0]!r}?)" if same else ""
+    near = near_names(name, names, 1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def read_options(path: Path | str) -> Options:

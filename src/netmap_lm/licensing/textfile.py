@@ -30,15 +30,16 @@ class NotText(ValueError):
 def decode(data: bytes, kind: str) -> str:
     """The text of a file's bytes, else :class:`NotText` saying what is wrong
     and what to do.  ``kind`` is what the file should be: "a license file"."""
-    try:
-        if b"\0" in data:  # no text file people edit holds one; UTF-16 of ASCII is half NULs
-            raise UnicodeDecodeError("utf-8", data, data.index(b"\0"), len(data), "NUL")
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if data[:2] in UTF16_BOMS or data[1:2] == b"\0" or data[:1] == b"\0":
-            raise NotText(
-                "UTF-16 text (as Windows PowerShell writes with '>' or Out-File); "
-                "save it as UTF-8 (in PowerShell: Set-Content -Encoding utf8)"
-            ) from None
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise NotText(f"not UTF-8 text; is this {kind}?", line) from None
+    if b"\0" in data:  # no text file people edit holds one; UTF-16 of ASCII is half NULs
+        bad = data.index(b"\0")
+    else:
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            bad = exc.start
+    if data[:2] in UTF16_BOMS or b"\0" in data[:2]:
+        raise NotText(
+            "UTF-16 text (as Windows PowerShell writes with '>' or Out-File); "
+            "save it as UTF-8 (in PowerShell: Set-Content -Encoding utf8)"
+        )
+    raise NotText(f"not UTF-8 text; is this {kind}?", data.count(b"\n", 0, bad) + 1)

@@ -778,8 +778,8 @@ def _line_view(line: licensefile.FeatureLine) -> dict[str, Any]:
         "version": line.version,
         "seats": line.seats,
         "type": line.type,
-        "start": line.start.isoformat() if line.start else "permanent",
-        "expires": line.expires.isoformat() if line.expires else "permanent",
+        "start": licensefile.format_date(line.start),
+        "expires": licensefile.format_date(line.expires),
         "lineno": line.lineno,
     }
 
