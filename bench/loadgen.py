@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
     uvloop = None  # type: ignore[assignment]
 
 from netmap_lm.encoding import b64u_decode
-from netmap_lm.protocol.trust import lease_token
+from netmap_lm.licensing.trust import lease_token
 
 CONNECT_TIMEOUT = 10.0  # seconds
 STALL_TIMEOUT = 30.0  # seconds past the window's end; a run still going has stalled

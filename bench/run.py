@@ -243,7 +243,7 @@ def capture_replies(port: int) -> dict[str, dict[str, Any]]:
     """One real hello, checkout and checkin; their replies become the echo
     server's canned replies, so both servers send the same bytes."""
     from netmap_lm.encoding import b64u_decode
-    from netmap_lm.protocol.trust import lease_token
+    from netmap_lm.licensing.trust import lease_token
 
     replies: dict[str, dict[str, Any]] = {}
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:

@@ -23,7 +23,7 @@ def test_admin_operations_without_the_credential_are_refused(kit, server):
 
 def test_a_proof_from_another_session_is_refused(kit, server):
     """The credential never travels; a proof seen on the wire is worthless elsewhere."""
-    from netmap_lm.protocol import trust
+    from netmap_lm.licensing import trust
     from netmap_lm.server.admin import read_admin_token
 
     key = read_admin_token(kit.state / "admin.token")

@@ -36,8 +36,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from netmap_lm.encoding import b64u_decode, b64u_encode, canonical_json
 from netmap_lm.engine.seats import CheckoutRequest, Denial, SeatEngine
-from netmap_lm.licensing import keys, licensefile, lines
-from netmap_lm.protocol import messages, trust, udp
+from netmap_lm.licensing import keys, licensefile, lines, trust
+from netmap_lm.protocol import messages, udp
 from netmap_lm.protocol.connection import Reply, ServerConnection
 from netmap_lm.server.admin import read_admin_token
 from support import Kit, ServerProcess

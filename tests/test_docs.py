@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from netmap_lm import reasons
-from netmap_lm.licensing import keys, licensefile
-from netmap_lm.protocol import framing, messages, trust, udp
+from netmap_lm.licensing import keys, licensefile, trust
+from netmap_lm.protocol import framing, messages, udp
 from netmap_lm.server import config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from netmap_lm import reasons
 from netmap_lm.encoding import b64u_encode
-from netmap_lm.licensing import keys, licensefile, lines
-from netmap_lm.protocol import messages, trust, udp
+from netmap_lm.licensing import keys, licensefile, lines, trust
+from netmap_lm.protocol import messages, udp
 from netmap_lm.protocol.connection import Reply, ServerConnection
 from netmap_lm.protocol.framing import MAX_LINE_BYTES
 

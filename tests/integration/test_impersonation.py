@@ -16,8 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from netmap_lm import LicenseClient, LicenseDenied
 from netmap_lm.encoding import b64u_encode
-from netmap_lm.licensing import keys, licensefile
-from netmap_lm.protocol import trust
+from netmap_lm.licensing import keys, licensefile, trust
 from support import Kit, ServerProcess
 
 from ._util import LineStream, in_use, relay, thread_server

@@ -13,7 +13,7 @@ import pytest
 
 from netmap_lm import LicenseClient, LicenseDenied
 from netmap_lm.encoding import b64u_decode
-from netmap_lm.protocol import trust
+from netmap_lm.licensing import trust
 from support import Kit, LineSocket, ServerProcess
 
 from ._util import in_use, lease_ids, status

@@ -13,7 +13,8 @@ import pytest
 
 from netmap_lm import LicenseClient
 from netmap_lm.encoding import b64u_decode
-from netmap_lm.protocol import trust, udp
+from netmap_lm.licensing import trust
+from netmap_lm.protocol import udp
 from support import Kit, ServerProcess, wait_for
 
 from ._util import RawConnection, in_use, lease_ids

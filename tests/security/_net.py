@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from netmap_lm.protocol import trust
+from netmap_lm.licensing import trust
 from netmap_lm.server.admin import read_admin_token
 from support import Kit, LineSocket, free_port
 

@@ -25,7 +25,8 @@ import pytest
 
 from netmap_lm import LicenseClient, LicenseDenied
 from netmap_lm.encoding import b64u_decode
-from netmap_lm.protocol import trust, udp
+from netmap_lm.licensing import trust
+from netmap_lm.protocol import udp
 from netmap_lm.server.abuse import MAX_TRACKED
 from support import Kit, ServerProcess, wait_for
 

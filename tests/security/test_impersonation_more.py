@@ -23,8 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from netmap_lm import LicenseClient, LicenseDenied
 from netmap_lm.encoding import b64u_decode, b64u_encode
-from netmap_lm.licensing import keys, licensefile
-from netmap_lm.protocol import trust
+from netmap_lm.licensing import keys, licensefile, trust
 from netmap_lm.server.identity import load_identity
 from support import Kit, ServerProcess
 

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from netmap_lm.encoding import b64u_decode
+from netmap_lm.licensing.trust import grant_digest
 from netmap_lm.protocol.messages import encode
-from netmap_lm.protocol.trust import grant_digest
 from netmap_lm.server.signer import fast_grant_digest
 
 TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=30)
@@ -34,7 +34,7 @@ def test_replies_are_one_line_of_json(message):
 )
 def test_server_lease_token_equals_the_clients(key, lease_id):
     from netmap_lm.engine.seats import Lease
-    from netmap_lm.protocol.trust import lease_token
+    from netmap_lm.licensing.trust import lease_token
     from netmap_lm.server.app import _lease_token
 
     lease = Lease(lease_id, "f", "1", "u", "h", "", 0, "", "l", 0, key)
@@ -46,7 +46,7 @@ def test_seal_signs_every_waiting_grant_at_once_and_only_once():
     shares its signature; a grant added later waits for a later seal."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from netmap_lm.protocol.trust import batch_payload
+    from netmap_lm.licensing.trust import batch_payload
     from netmap_lm.server.signer import GrantSigner
 
     key = Ed25519PrivateKey.generate()

@@ -27,8 +27,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from netmap_lm.encoding import b64u_encode, canonical_json
-from netmap_lm.licensing import keys, licensefile, lines
-from netmap_lm.protocol import trust, udp
+from netmap_lm.licensing import keys, licensefile, lines, trust
+from netmap_lm.protocol import udp
 
 HERE = Path(__file__).resolve().parent
 PROTOCOL_FILE = "protocol.json"

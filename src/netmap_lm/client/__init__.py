@@ -8,6 +8,6 @@ package and ``binascii`` (``netmap_lm.encoding``), and loads ``ssl`` only for
 TLS, ``struct`` only once heartbeats start, and ``json`` and
 ``client/borrow.py`` only for borrows.  ``cryptography``, the largest import
 of all, is loaded by the first checkout once its request is on the wire, so
-it runs while the server answers (``protocol/trust.py``); the asyncio client
+it runs while the server answers (``licensing/trust.py``); the asyncio client
 loads it with its module instead, to keep it off the caller's event loop.
 """

@@ -30,7 +30,7 @@ from netmap_lm.client.session import (
 )
 from netmap_lm.client.sync import ClientSettings, _denied
 from netmap_lm.encoding import b64u_decode, compact_json
-from netmap_lm.protocol import trust
+from netmap_lm.licensing import trust
 from netmap_lm.protocol.framing import MAX_LINE_BYTES
 from netmap_lm.reasons import LicenseDenied
 

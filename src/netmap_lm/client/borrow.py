@@ -23,7 +23,7 @@ from typing import Any
 from netmap_lm import reasons
 from netmap_lm.client.environment import AddressError, borrow_dir, borrow_path, parse_servers
 from netmap_lm.encoding import b64u_decode
-from netmap_lm.protocol import trust
+from netmap_lm.licensing import trust
 from netmap_lm.reasons import LicenseDenied
 
 BORROW_MODE = 0o600  # the file holds the lease key

@@ -15,7 +15,7 @@ import socket
 from typing import Any
 
 from netmap_lm import PROTOCOL_VERSION, __version__, reasons
-from netmap_lm.protocol import trust
+from netmap_lm.licensing import trust
 
 BANNER_WAIT = 0.5  # seconds to wait for a server that speaks first
 MAX_READ = 65536  # bytes read from an unknown server

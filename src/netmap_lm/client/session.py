@@ -13,7 +13,7 @@ from typing import Any
 
 from netmap_lm import PROTOCOL_VERSION, __version__
 from netmap_lm.encoding import b64u_decode, compact_json, parse_json
-from netmap_lm.protocol import trust
+from netmap_lm.licensing import trust
 
 MAX_REPLY_BYTES = 1 << 22  # bytes; a status reply of a big server is well under this
 

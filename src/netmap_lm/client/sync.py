@@ -2,7 +2,7 @@
 
 Theory of operation.  :meth:`LicenseClient.checkout` opens a verified
 session with the first server of the list that answers (failover), asks for
-a seat and verifies the grant (``protocol/trust.py``).  The returned lease
+a seat and verifies the grant (``licensing/trust.py``).  The returned lease
 starts a background thread that sends a UDP heartbeat every interval; when
 no authenticated ack comes back it falls back to a TCP heartbeat, which also
 re-asserts the lease after a server restart or on another server of the
@@ -28,7 +28,7 @@ from netmap_lm.client import environment
 from netmap_lm.client.environment import format_address, parse_servers
 from netmap_lm.client.session import Refused, Session, SessionError, TlsSettings, checkin_for
 from netmap_lm.encoding import b64u_decode
-from netmap_lm.protocol import trust
+from netmap_lm.licensing import trust
 from netmap_lm.reasons import LicenseDenied
 
 VENDOR_KEY_ENV = "NETMAP_LM_VENDOR_KEY"
@@ -93,7 +93,7 @@ def read_vendor_key(source: Any) -> Any:
     """:func:`load_vendor_key`, checked but not yet made a key object: an
     Ed25519 public key as given, else its 32 raw bytes.  (Making the first key
     object of a process imports ``cryptography`` and sets up OpenSSL; a client
-    does that while a server works on its hello, ``protocol/trust.py``.)"""
+    does that while a server works on its hello, ``licensing/trust.py``.)"""
     # A key object exists only if its module is loaded: look, do not import.
     ed25519 = sys.modules.get("cryptography.hazmat.primitives.asymmetric.ed25519")
     if ed25519 is not None and isinstance(source, ed25519.Ed25519PublicKey):

@@ -31,9 +31,9 @@ from netmap_lm import PROTOCOL_VERSION, __version__, reasons
 from netmap_lm.encoding import b64u_encode
 from netmap_lm.engine.clockguard import ClockGuard
 from netmap_lm.engine.seats import CheckoutRequest, Denial, Lease, SeatEngine, unknown_feature
-from netmap_lm.licensing import keys, licensefile
+from netmap_lm.licensing import keys, licensefile, trust
 from netmap_lm.licensing.options import OptionsError, read_options
-from netmap_lm.protocol import messages, trust
+from netmap_lm.protocol import messages
 from netmap_lm.server import statelock
 from netmap_lm.server.abuse import AbuseMonitor, Finding
 from netmap_lm.server.access import AllowList, is_loopback

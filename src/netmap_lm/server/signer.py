@@ -23,7 +23,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from netmap_lm.encoding import b64u_encode
-from netmap_lm.protocol.trust import GRANT_CONTEXT, MAX_BATCH_DIGESTS, batch_payload
+from netmap_lm.licensing.trust import GRANT_CONTEXT, MAX_BATCH_DIGESTS, batch_payload
 
 
 def fast_grant_digest(grant: dict[str, Any]) -> str:
