@@ -8,7 +8,10 @@ state), and in every round drives each of them for the same window, the
 order of the two servers reversed every other round.  It prints the median
 of the per-round ratios to the echo, the median of the per-round ratio this
 tree ÷ baseline, which the machine's drift cancels out of, and the server
-CPU time per request (less sensitive to other load than req/s).
+CPU time per request (less sensitive to other load than req/s).  Each server
+gets the checkins its own revision's client sends: with the lease token for
+a revision that wants it on the granting connection (before the sixteenth
+session), without for the others.
 
     .venv/bin/python bench/compare_servers.py --baseline HEAD~1 [--rounds 8] [--clients 32]
 
@@ -35,6 +38,7 @@ from run import (
     cpu_seconds,
     free_port,
     make_kit,
+    needs_tokens,
     run_comparison,
     server_argv,
     source_addresses,
@@ -71,6 +75,10 @@ def compare(args: argparse.Namespace, tmp: Path, procs: Processes) -> None:
     echo_argv += ["--replies", str(replies)]
     echo = procs.start("echo", echo_argv, tmp / "echo.log", echo_port)
     order = [("echo", (echo_port, echo.pid)), *servers.items()]
+    # Each server gets the checkins its own revision's client sends.
+    tokens = {name: name != "echo" and needs_tokens(port) for name, (port, _) in order}
+    for name in (name for name, wanted in tokens.items() if wanted):
+        print(f"{name}: checkins carry the lease token (its revision wants it)", flush=True)
     rps: dict[str, list[float]] = {name: [] for name, _ in order}
     cpu: dict[str, list[float]] = {name: [] for name, _ in order}
     serial = 0
@@ -92,6 +100,7 @@ def compare(args: argparse.Namespace, tmp: Path, procs: Processes) -> None:
                 duration=args.duration,
                 probe=lambda pid=pid: cpu_seconds(pid),
                 sources=source_addresses(serial, args.clients),
+                tokens=tokens[name],
             )
             procs.check_alive()
             rps[name].append(result.rps)

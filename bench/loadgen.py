@@ -5,8 +5,10 @@ N clients, each on its own TCP connection, send ``hello`` once and then loop
 before sending the next request (no pipelining).  Every reply must carry
 ``ok: true`` and the id of its request, otherwise the run is broken.  Grant
 signatures are not verified (that is client cost, measured separately by
-the start-cost part of ``bench/run.py``); the checkin token is computed as a
-real client does, from the per-lease key in the grant.
+the start-cost part of ``bench/run.py``); the checkin carries no lease token,
+as the reference client's does on the connection that received the grant
+(docs/protocol.md §5), unless ``tokens`` asks for one (servers older than the
+sixteenth session need it; ``bench/compare_servers.py``).
 
 The same code drives the real server and ``bench/echo_server.py``, so the
 two differ only in what the server does per request.
@@ -143,7 +145,9 @@ async def _connect(host: str, port: int, source: str | None) -> _Conn:
     return conn
 
 
-async def _loop(conn: _Conn, index: int, result: LoadResult, start_ns: int, end_ns: int) -> None:
+async def _loop(
+    conn: _Conn, index: int, result: LoadResult, start_ns: int, end_ns: int, tokens: bool
+) -> None:
     """checkout + checkin until the window ends; record what completes inside it."""
     checkout: dict[str, Any] = {
         "op": "checkout",
@@ -166,11 +170,12 @@ async def _loop(conn: _Conn, index: int, result: LoadResult, start_ns: int, end_
         t0 = clock()
         reply = await conn.request(checkout)
         t1 = clock()
-        grant = reply["grant"]
-        lease = grant["lease"]
         rid += 1
-        token = lease_token(b64u_decode(grant["key"]), lease)
-        await conn.request({"op": "checkin", "id": rid, "lease": lease, "token": token})
+        grant = reply["grant"]
+        checkin = {"op": "checkin", "id": rid, "lease": grant["lease"]}
+        if tokens:
+            checkin["token"] = lease_token(b64u_decode(grant["key"]), grant["lease"])
+        await conn.request(checkin)
         t2 = clock()
         if start_ns <= t1 < end_ns:
             result.requests += 1
@@ -191,12 +196,14 @@ async def run_load(
     duration: float,
     probe: Callable[[], Any] | None = None,
     sources: list[str] | None = None,
+    tokens: bool = False,
 ) -> LoadResult:
     """Connect ``clients`` sessions (hello each), then loop; measure ``duration``
-    seconds after ``warmup`` seconds.  ``probe`` is called at the start and the
-    end of the window (results in ``samples``).  ``sources`` are the local
-    addresses of the clients, one each.  Raises :class:`LoadError` if any reply
-    is bad."""
+        seconds after ``warmup`` seconds.  ``probe`` is called at the start and the
+        end of the window (results in ``samples``).  ``sources`` are the local
+        addresses of the clients, one each; ``tokens``: checkins carry the lease
+    token.  Raises :class:`LoadError` if any reply
+        is bad."""
     result = LoadResult(clients, duration)
     src = sources or [None] * clients  # type: ignore[list-item]
     conns = await asyncio.gather(*(_connect(host, port, src[i]) for i in range(clients)))
@@ -209,7 +216,7 @@ async def run_load(
                 delay = (at - time.perf_counter_ns()) / 1e9
                 loop.call_later(delay, lambda: result.samples.append(probe()))
         loops = asyncio.gather(
-            *(_loop(conn, i, result, start_ns, end_ns) for i, conn in enumerate(conns))
+            *(_loop(conn, i, result, start_ns, end_ns, tokens) for i, conn in enumerate(conns))
         )
         try:
             await asyncio.wait_for(loops, warmup + duration + STALL_TIMEOUT)
@@ -232,10 +239,18 @@ def measure(
     duration: float,
     probe: Callable[[], Any] | None = None,
     sources: list[str] | None = None,
+    tokens: bool = False,
 ) -> LoadResult:
     """:func:`run_load` on a fresh event loop (uvloop when available)."""
     coro = run_load(
-        host, port, clients, warmup=warmup, duration=duration, probe=probe, sources=sources
+        host,
+        port,
+        clients,
+        warmup=warmup,
+        duration=duration,
+        probe=probe,
+        sources=sources,
+        tokens=tokens,
     )
     if uvloop is not None:
         return uvloop.run(coro)

@@ -242,9 +242,6 @@ def source_addresses(run: int, clients: int) -> list[str]:
 def capture_replies(port: int) -> dict[str, dict[str, Any]]:
     """One real hello, checkout and checkin; their replies become the echo
     server's canned replies, so both servers send the same bytes."""
-    from netmap_lm.encoding import b64u_decode
-    from netmap_lm.licensing.trust import lease_token
-
     replies: dict[str, dict[str, Any]] = {}
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         reader = sock.makefile("rb")
@@ -271,9 +268,32 @@ def capture_replies(port: int) -> dict[str, dict[str, Any]]:
                 "project": "",
             }
         )["grant"]
-        token = lease_token(b64u_decode(grant["key"]), grant["lease"])
-        ask({"op": "checkin", "id": 3, "lease": grant["lease"], "token": token})
+        ask({"op": "checkin", "id": 3, "lease": grant["lease"]})  # as the load generator
     return replies
+
+
+def needs_tokens(port: int) -> bool:
+    """Whether the server at ``port`` wants the lease token in a checkin on
+    the granting connection (revisions before the sixteenth session)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+
+        def ask(message: dict[str, Any]) -> dict[str, Any]:
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            reply: dict[str, Any] = json.loads(reader.readline())
+            return reply
+
+        ask({"op": "hello", "id": 1, "protocol": 1, "nonce": os.urandom(16).hex()})
+        checkout = {"op": "checkout", "id": 2, "feature": FEATURE, "version": "5.0"}
+        grant = ask({**checkout, "user": "probe", "host": "bench-probe"})["grant"]
+        if ask({"op": "checkin", "id": 3, "lease": grant["lease"]}).get("ok") is True:
+            return False
+        from netmap_lm.encoding import b64u_decode
+        from netmap_lm.licensing.trust import lease_token
+
+        token = lease_token(b64u_decode(grant["key"]), grant["lease"])
+        ask({"op": "checkin", "id": 4, "lease": grant["lease"], "token": token})
+        return True
 
 
 def cpu_seconds(pid: int) -> float | None:

@@ -31,16 +31,18 @@ def _run(args: list[str], timeout: float = 90) -> str:
     return done.stdout
 
 
-def _has_git_history() -> bool:
+def _has_revision(revision: str) -> bool:
     done = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--verify", "HEAD"],
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"],
         capture_output=True,
         check=False,
     )
     return done.returncode == 0
 
 
-needs_git = pytest.mark.skipif(not _has_git_history(), reason="needs the git history")
+needs_git = pytest.mark.skipif(not _has_revision("HEAD"), reason="needs the git history")
+# The last revision whose server wants the lease token in every checkin.
+BEFORE_TOKENLESS_CHECKINS = "0f9ca29"
 
 
 def test_make_bench_runs_on_a_tiny_load_and_writes_its_figures(tmp_path: Path) -> None:
@@ -94,6 +96,22 @@ def test_compare_servers_runs_both_servers_and_the_echo() -> None:
         ]
     )
     assert "baseline   ÷ echo" in out and "this tree  ÷ echo" in out
+    assert "this tree ÷ baseline, median of paired rounds" in out
+
+
+@pytest.mark.skipif(
+    not _has_revision(BEFORE_TOKENLESS_CHECKINS), reason="needs the git history back to it"
+)
+def test_compare_servers_gives_an_older_server_the_tokens_it_wants() -> None:
+    out = _run(
+        [
+            str(BENCH / "compare_servers.py"),
+            *("--baseline", BEFORE_TOKENLESS_CHECKINS, "--rounds", "1", "--clients", "2"),
+            *("--warmup", "0.1", "--duration", "0.3"),
+        ]
+    )
+    assert "baseline: checkins carry the lease token" in out
+    assert "this tree: checkins carry" not in out
     assert "this tree ÷ baseline, median of paired rounds" in out
 
 

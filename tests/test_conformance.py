@@ -613,6 +613,8 @@ class SessionReplay:
             self.udp(step["udp"], step["expect"])
         elif "sleep" in step:
             time.sleep(step["sleep"])
+        elif "reconnect" in step:
+            self.connect()
         elif "restart" in step:
             self.close()
             self.server.kill()

@@ -707,6 +707,18 @@ def request_vectors() -> list[dict[str, Any]]:
             {"id": 4, "lease": LEASE_ID, "token": "AAAAAAAAAAAAAAAAAAAAAA", "seq": 7},
         ),
         _ok(
+            "checkin_without_token",  # the granting connection's (session vectors)
+            _with(_CHECKIN, token=_DROP),
+            "checkin",
+            {"id": 3, "lease": LEASE_ID, "token": ""},
+        ),
+        _ok(
+            "heartbeat_without_token",
+            _with(_HEARTBEAT, token=_DROP),
+            "heartbeat",
+            {"id": 4, "lease": LEASE_ID, "token": "", "seq": 7},
+        ),
+        _ok(
             "heartbeat_seq_defaults_to_0",
             _with(_HEARTBEAT, seq=_DROP),
             "heartbeat",
@@ -787,7 +799,7 @@ def request_vectors() -> list[dict[str, Any]]:
             2,
             "user",
         ),
-        _bad("checkin_missing_token", _with(_CHECKIN, token=_DROP), 3, "token"),
+        _bad("checkin_token_not_string", _with(_CHECKIN, token=7), 3, "token"),
         _bad("checkin_lease_uppercase", _with(_CHECKIN, lease=LEASE_ID.upper()), 3, "lease"),
         _bad("checkin_lease_short", _with(_CHECKIN, lease=LEASE_ID[:30]), 3, "lease"),
         _bad("heartbeat_seq_bool", _with(_HEARTBEAT, seq=False), 4, "seq"),
@@ -1017,16 +1029,11 @@ def _denied(rid: Any, reason: str, send: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _heartbeat(rid: Any, suffix: str = "", seq: int = 1, ok: bool = True) -> dict[str, Any]:
-    step: dict[str, Any] = {
-        "send": {
-            "op": "heartbeat",
-            "id": rid,
-            "lease": f"$lease{suffix}",
-            "token": f"$token{suffix}",
-            "seq": seq,
-        }
-    }
+def _heartbeat(
+    rid: Any, suffix: str = "", seq: int = 1, ok: bool = True, token: bool = True
+) -> dict[str, Any]:
+    send = {"op": "heartbeat", "id": rid, "lease": f"$lease{suffix}", "token": f"$token{suffix}"}
+    step: dict[str, Any] = {"send": {**_token_or_not(send, token), "seq": seq}}
     if ok:
         step["expect"] = {
             "id": rid,
@@ -1039,15 +1046,24 @@ def _heartbeat(rid: Any, suffix: str = "", seq: int = 1, ok: bool = True) -> dic
     return step
 
 
-def _checkin(rid: Any, suffix: str = "", ok: bool = True) -> dict[str, Any]:
-    step: dict[str, Any] = {
-        "send": {"op": "checkin", "id": rid, "lease": f"$lease{suffix}", "token": f"$token{suffix}"}
-    }
+def _checkin(rid: Any, suffix: str = "", ok: bool = True, token: bool = True) -> dict[str, Any]:
+    send = {"op": "checkin", "id": rid, "lease": f"$lease{suffix}", "token": f"$token{suffix}"}
+    step: dict[str, Any] = {"send": _token_or_not(send, token)}
     if ok:
         step["expect"] = {"id": rid, "ok": True, "equals": {"lease": f"$lease{suffix}"}}
     else:
         step["expect"] = {"id": rid, "ok": False, "reason": "LEASE_UNKNOWN"}
     return step
+
+
+def _token_or_not(send: dict[str, Any], token: bool) -> dict[str, Any]:
+    return send if token else {k: v for k, v in send.items() if k != "token"}
+
+
+def _token_needed(step: dict[str, Any]) -> dict[str, Any]:
+    """``step``, expected to be refused for the token it leaves out."""
+    rid = step["send"]["id"]
+    return {**step, "expect": {"id": rid, "ok": False, "reason": "PROTOCOL_ERROR"}}
 
 
 def _in_use(rid: Any, count: int) -> dict[str, Any]:
@@ -1120,6 +1136,27 @@ def session_vectors() -> list[dict[str, Any]]:
                 _in_use(6, 0),
                 _checkin(7, ok=False),
                 _heartbeat(8, ok=False),
+            ],
+        },
+        {
+            # The connection that carried a grant may leave the lease token out
+            # of its checkin and heartbeats; any other must send it, and is
+            # told so whether or not the lease exists.
+            "name": "token_left_out_on_the_granting_connection_only",
+            "steps": [
+                _hello_step(),
+                _checkout(2),
+                _heartbeat(3, seq=1, token=False),
+                _checkout(4, "2", user="bob"),
+                _checkin(5, token=False),
+                _checkin(6, ok=False, token=False),
+                {"reconnect": True},
+                _hello_step(),
+                _token_needed(_heartbeat(7, "2", seq=2, token=False)),
+                _token_needed(_checkin(8, token=False)),
+                _token_needed(_checkin(9, "2", token=False)),
+                _checkin(10, "2"),
+                _in_use(11, 0),
             ],
         },
         {
@@ -1618,7 +1655,9 @@ def build() -> dict[str, str]:
         "checkout); "
         "'verify' runs verify_hello/verify_grant; 'closes' means the server closes the "
         "connection after the reply. A udp step expects an ack (same size, type 2, same "
-        "lease and seq, valid MAC) or silence."
+        "lease and seq, valid MAC) or silence. A 'reconnect' step closes the connection "
+        "and opens a new one; a 'restart' step also kills the server first and starts "
+        "it again on the same state."
     )
     protocol["sessions"] = session_vectors()
     return {

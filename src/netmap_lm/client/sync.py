@@ -395,6 +395,7 @@ class LicenseClient(ClientSettings):
                 self._drop()
             raise self.not_trusted(str(exc)) from None
         lease = Lease(self, grant, reply.get("feature_line", ""), session.address, on_lost)
+        lease.granted_on = session
         lease.signature = reply.get("sig", "")
         lease.batch = reply.get("batch", [])
         lease.server_line = session.hello.get("server_line", "")
@@ -500,7 +501,16 @@ class LicenseClient(ClientSettings):
         return reply
 
     def _lease_request(self, lease: Lease, op: str, **fields: Any) -> dict[str, Any]:
-        _, reply = self._request({"op": op, "lease": lease.id, "token": lease._token, **fields})
+        """A checkin or TCP heartbeat of ``lease``: with its token, except on
+        the connection that carried its grant, where the server knows us
+        (docs/protocol.md §5; it spares an application's start the HMAC)."""
+
+        def build(session: Session) -> dict[str, Any]:
+            if session is lease.granted_on:
+                return {"op": op, "lease": lease.id, **fields}
+            return {"op": op, "lease": lease.id, "token": lease._token, **fields}
+
+        _, reply = self._request(build)
         return reply
 
 
@@ -537,6 +547,7 @@ class Lease:
         self.signature = ""  # the server's signature of the grant's batch
         self.batch: list[str] = []  # the digests that signature covers
         self.server_line = ""  # the vendor-signed SERVER line of the granting server
+        self.granted_on: Session | None = None  # the connection that carried the grant
         self.checked_in = False
         self.last_confirmed = time.monotonic()
         self.heartbeats_udp = 0
@@ -547,10 +558,11 @@ class Lease:
 
     @property
     def _token(self) -> str:
-        """The lease token of TCP heartbeats and the checkin, made when first
-        needed: its HMAC loads ``cryptography``'s hmac module, which a
-        checkout need not wait for (docs/performance.md, ninth session).
-        Two threads making it at once make the same text."""
+        """The lease token of TCP heartbeats and the checkin on any connection
+        but the one that carried the grant, made when first needed: its HMAC
+        loads ``cryptography``'s hmac module, which a checkout need not wait
+        for (docs/performance.md, ninth session).  Two threads making it at
+        once make the same text."""
         if self._token_text is None:
             self._token_text = trust.lease_token(self._key, self.id)
         return self._token_text

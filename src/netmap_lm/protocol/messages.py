@@ -145,7 +145,8 @@ class Checkout:
 
 @dataclass(slots=True)
 class Checkin:
-    """Returns a seat; ``token`` proves the sender holds the lease key."""
+    """Returns a seat; ``token`` proves the sender holds the lease key (``""``,
+    absent: the connection that carried the grant asks, and needs none)."""
 
     op: ClassVar[str] = "checkin"
     id: RequestId
@@ -154,13 +155,14 @@ class Checkin:
 
     @classmethod
     def parse(cls, rid: RequestId, obj: dict[str, Any]) -> Checkin:
-        return cls(rid, _hex(obj, "lease", LEASE_HEX_CHARS), _text(obj, "token"))
+        return cls(rid, _hex(obj, "lease", LEASE_HEX_CHARS), _text(obj, "token", required=False))
 
 
 @dataclass(slots=True)
 class Heartbeat:
     """Keeps a lease alive over TCP (the fallback of UDP heartbeats), and
-    re-asserts it after a reconnect; ``seq`` raises the UDP replay floor."""
+    re-asserts it after a reconnect; ``seq`` raises the UDP replay floor.
+    ``token`` as for :class:`Checkin`."""
 
     op: ClassVar[str] = "heartbeat"
     id: RequestId
@@ -173,7 +175,7 @@ class Heartbeat:
         return cls(
             rid,
             _hex(obj, "lease", LEASE_HEX_CHARS),
-            _text(obj, "token"),
+            _text(obj, "token", required=False),
             _int(obj, "seq", default=0),
         )
 

@@ -443,10 +443,13 @@ class LicenseServer:
         """The timeout of a lease's line, as grants and heartbeat answers carry it."""
         return _whole(self.engine.lease_timeout_for(lease.feature, lease.line_id))
 
-    def held_lease(self, lease_id: str, token: str, address: str) -> Lease | Denial:
-        """The lease, if the token proves its key; else LEASE_UNKNOWN (no oracle)."""
+    def held_lease(self, lease_id: str, token: str | None, address: str) -> Lease | Denial:
+        """The lease, if the token proves its key (None: the connection that
+        carried its grant asks, ``server/tcp.py``); else LEASE_UNKNOWN (no oracle)."""
         lease = self.engine.leases.get(lease_id)
-        if lease is None or not hmac.compare_digest(_lease_token(lease), token.encode()):
+        if lease is None or (
+            token is not None and not hmac.compare_digest(_lease_token(lease), token.encode())
+        ):
             self.counters["unknown_lease_requests"] += 1
             self.note(self.abuse.unknown_lease(self.wall(), address))
             why = self.revoked.get(lease_id, "is not held on this server")

@@ -30,6 +30,7 @@ LISTEN_BACKLOG = 1024  # pending connections the kernel may queue for us
 TLS_RECORD_HANDSHAKE = 0x16  # first byte of every TLS ClientHello
 ACCEPT_ERROR_PAUSE = 0.05  # seconds to wait after EMFILE and friends before accepting again
 REFUSAL_LINGER = 1.0  # seconds a refused connection stays half-closed so the refusal is read
+GRANTS_REMEMBERED = 1024  # lease ids a connection keeps before it forgets the ones gone
 
 
 class Listener:
@@ -143,6 +144,10 @@ class Session(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._last_active = 0.0  # server.clock() of the last bytes received
         self._closing = False
+        # Leases whose grant this connection carried: its checkins and TCP
+        # heartbeats of them need no token (docs/protocol.md §5, "checkin").
+        self._granted: set[str] = set()
+        self._forget_at = GRANTS_REMEMBERED  # size at which the ones gone are dropped
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -271,9 +276,8 @@ class Session(asyncio.Protocol):
             else:
                 self.send(reply)
         elif isinstance(request, messages.Checkin):
-            held = server.held_lease(request.lease, request.token, self.address)
-            if isinstance(held, Denial):
-                self.send(messages.error(request.id, held.reason, held.message))
+            held = self._held(request)
+            if held is None:
                 return
             server.checkin(held)
             # Answered at once, unlike a grant: the seat is free from now on
@@ -284,9 +288,8 @@ class Session(asyncio.Protocol):
             self._release(held)
             server.serve_queue()
         elif isinstance(request, messages.Heartbeat):
-            held = server.held_lease(request.lease, request.token, self.address)
-            if isinstance(held, Denial):
-                self.send(messages.error(request.id, held.reason, held.message))
+            held = self._held(request)
+            if held is None:
                 return
             server.engine.heartbeat(held.id, now=server.clock())
             held.seq = max(held.seq, request.seq)
@@ -298,6 +301,41 @@ class Session(asyncio.Protocol):
             self.send(server.status(request))
         else:
             self._admin(request)
+
+    def _held(self, request: messages.Checkin | messages.Heartbeat) -> Lease | None:
+        """The lease a checkin or heartbeat names, or None once refused.
+
+        A token, when sent, must prove the lease key, on any connection.
+        Without one, only the connection that carried the grant may name the
+        lease: its peer is the holder, and an application's start is spared
+        the HMAC (docs/performance.md, fifteenth session).  Elsewhere a
+        missing token is refused whether or not the lease exists (no oracle)."""
+        if request.token:
+            held = self.server.held_lease(request.lease, request.token, self.address)
+        elif request.lease in self._granted:
+            held = self.server.held_lease(request.lease, None, self.address)
+        else:
+            self.send(
+                messages.error(
+                    request.id,
+                    reasons.PROTOCOL_ERROR,
+                    f"{request.op} needs the lease token: only the connection that "
+                    "received the grant may leave it out",
+                )
+            )
+            return None
+        if isinstance(held, Denial):
+            self.send(messages.error(request.id, held.reason, held.message))
+            return None
+        return held
+
+    def _granted_here(self, lease: Lease) -> None:
+        """Remember that this connection carried ``lease``'s grant."""
+        if len(self._granted) >= self._forget_at:  # amortized: the bound doubles
+            held = self.server.engine.leases
+            self._granted = {lease_id for lease_id in self._granted if lease_id in held}
+            self._forget_at = max(GRANTS_REMEMBERED, 2 * len(self._granted))
+        self._granted.add(lease.id)
 
     def _admin(self, request: messages.AdminRequest) -> None:
         server = self.server
@@ -361,6 +399,7 @@ class Session(asyncio.Protocol):
             else:
                 if granted is not None:
                     self.server.signer.seal(reply)
+                    self._granted_here(granted)
                 self.send(reply)
                 if granted is not None:
                     self.server.granted(granted, self.address)
