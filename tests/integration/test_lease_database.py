@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import time
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from netmap_lm import LicenseClient, LicenseDenied
 from netmap_lm.encoding import b64u_decode
 from netmap_lm.licensing import trust
-from support import Kit, LineSocket, ServerProcess
+from support import Kit, LineSocket, ServerProcess, wait_for
 
 from ._util import in_use, lease_ids, status
 
@@ -115,6 +116,44 @@ def test_a_checkin_that_cannot_be_written_is_answered_recorded_and_written_later
             raw.close()
             client.close()
             db.close()
+
+
+def test_a_checkin_waits_for_no_fsync_and_its_release_survives_a_killed_server(
+    kit: Kit,
+) -> None:
+    """A transaction of checkins' releases alone is written without an fsync
+    (the next grant's takes it along, or a sync within a second): one fsync a
+    checkout+checkin, not two.  Written is safe from a crash of the server:
+    killed right after, it does not bring the lease back."""
+    kit.write_license()
+    server = ServerProcess(kit, lease_timeout=60).start()
+    client = LicenseClient(servers=kit.servers, vendor_key=str(kit.vendor_pub), timeout=5.0)
+    db = sqlite3.connect(kit.state / "leases.db", isolation_level=None)
+    try:
+        pairs, started = 20, time.monotonic()
+        for _ in range(pairs):
+            client.checkout("netmap", version="5.0", heartbeat=False).checkin()
+        elapsed = time.monotonic() - started
+        audit = kit.cli("audit", "--state", str(kit.state), "--json")
+        assert audit.returncode == 0, audit.stderr
+        counters = json.loads(audit.stdout)["counters"]
+        assert counters["store_transactions"] >= 2 * pairs, counters
+        # One fsync a grant, at most one a second for the releases, and the
+        # server's own commits of its clock (at start, once a minute).
+        assert counters["store_fsyncs"] <= pairs + elapsed + 4, (counters, elapsed)
+
+        lease = client.checkout("netmap", version="5.0", heartbeat=False)
+        assert [row[0] for row in db.execute("SELECT id FROM leases")] == [lease.id]
+        lease.checkin()
+        assert wait_for(lambda: db.execute("SELECT count(*) FROM leases").fetchone() == (0,), 5)
+        server.kill()  # SIGKILL, before the release's sync is due
+    finally:
+        client.close()
+        db.close()
+        server.kill()
+    with ServerProcess(kit, lease_timeout=60) as again:
+        assert lease_ids(kit) == set(), again.log()
+        assert in_use(kit) == 0
 
 
 def _exchange(raw: LineSocket, message: dict[str, Any], rid: int) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from netmap_lm.cli.main import main
 from netmap_lm.engine.seats import Lease
+from netmap_lm.store import sqlite as store_module
 from netmap_lm.store.sqlite import (
     GATHER_SECONDS,
     Grant,
@@ -252,6 +254,120 @@ def test_a_release_that_cannot_be_written_does_not_hold_up_the_others(tmp_path: 
     store.close()
     again = LeaseStore(path)
     assert again.load_leases() == [lease(3)]
+    again.close()
+
+
+class Syncs:
+    """What a store does about durability: the statements its connection runs
+    (SQLite's trace callback) and the files our code fdatasyncs."""
+
+    def __init__(self, store: LeaseStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.statements: list[str] = []
+        self.synced: list[str] = []
+        store._db.set_trace_callback(self.statements.append)
+        real = os.fdatasync
+
+        def fdatasync(fd: int) -> None:
+            self.synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real(fd)
+
+        monkeypatch.setattr(store_module.os, "fdatasync", fdatasync)
+
+    def commits(self) -> list[str]:
+        """The synchronous setting each COMMIT ran under, in order."""
+        setting, seen = "FULL", []
+        for statement in self.statements:
+            if statement.startswith("PRAGMA synchronous="):
+                setting = statement.split("=", 1)[1]
+            elif statement == "COMMIT":
+                seen.append(setting)
+        return seen
+
+
+def test_a_transaction_of_checkins_alone_is_written_now_and_synced_soon_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkin's release is answered before it is written: it does not hold
+    the loop for an fsync, but is on disk within RELEASE_SYNC_SECONDS."""
+    monkeypatch.setattr(store_module, "RELEASE_SYNC_SECONDS", 0.05)
+    store = LeaseStore(tmp_path / "leases.db")
+    a = lease(1)
+    commit_all(store, [[Grant(a)]])
+    watch = Syncs(store, monkeypatch)
+    told: list[object] = []
+
+    async def main() -> None:
+        store.commit_then([Release(a.id)], told.append, sync=False)
+        while not told:
+            await asyncio.sleep(0)
+        assert watch.commits() == ["NORMAL"] and watch.synced == []
+        # Written, visible to any other connection (and so safe from a crash of
+        # the server), though not yet fsync'd.
+        other = sqlite3.connect(tmp_path / "leases.db")
+        assert other.execute("SELECT count(*) FROM leases").fetchone() == (0,)
+        other.close()
+        await asyncio.sleep(0.2)
+
+    asyncio.run(main())
+    assert told == [None]
+    assert watch.synced == [str(tmp_path / "leases.db-wal")]
+    assert (store.batches, store.syncs) == (2, 2)
+    assert store._db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL again
+    store.close()
+    assert watch.synced == [str(tmp_path / "leases.db-wal")]  # nothing left to sync
+
+
+@pytest.mark.parametrize(
+    ("gap", "commits"),
+    [(None, ["FULL"]), (0.01, ["NORMAL", "FULL"])],
+    ids=["in-the-same-transaction", "in-the-next-one"],
+)
+def test_a_grant_committed_soon_after_a_release_syncs_it_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gap: float | None, commits: list[str]
+) -> None:
+    """A grant's fsync takes the written releases along (in its transaction
+    or before it in the WAL): no sync of their own is due then."""
+    monkeypatch.setattr(store_module, "RELEASE_SYNC_SECONDS", 0.1)
+    store = LeaseStore(tmp_path / "leases.db")
+    a, b = lease(1), lease(2)
+    commit_all(store, [[Grant(a)]])
+    watch = Syncs(store, monkeypatch)
+
+    async def main() -> None:
+        store.commit_then([Release(a.id)], lambda _: None, sync=False)
+        if gap is not None:
+            await asyncio.sleep(gap)  # written by now, in a transaction of its own
+        await store.commit([Grant(b)])
+        await asyncio.sleep(0.3)
+
+    asyncio.run(main())
+    assert watch.commits() == commits
+    assert watch.synced == []
+    assert store.syncs == 2  # the first grant's and the second's
+    store.close()
+    again = LeaseStore(tmp_path / "leases.db")
+    assert again.load_leases() == [b]
+    again.close()
+
+
+def test_closing_the_store_syncs_what_was_written_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LeaseStore(tmp_path / "leases.db")  # RELEASE_SYNC_SECONDS as shipped: 1 s
+    a = lease(1)
+    commit_all(store, [[Grant(a)]])
+    watch = Syncs(store, monkeypatch)
+
+    async def main() -> None:
+        store.commit_then([Release(a.id)], lambda _: None, sync=False)
+        await asyncio.sleep(0.01)
+        store.close()  # the server stopping, well before the sync is due
+
+    asyncio.run(main())
+    assert watch.commits() == ["NORMAL"]
+    assert watch.synced == [str(tmp_path / "leases.db-wal")]
+    again = LeaseStore(tmp_path / "leases.db")
+    assert again.load_leases() == []
     again.close()
 
 

@@ -716,8 +716,18 @@ class LicenseServer:
         return messages.ok(
             request.id,
             findings=[f.view() for f in self.abuse.list()],
-            counters=dict(sorted(self.counters.items())),
+            counters=dict(sorted({**self.counters, **self._store_counters()}.items())),
         )
+
+    def _store_counters(self) -> dict[str, int]:
+        """The lease store's transactions, the changes in them and its fsyncs:
+        changes ÷ fsyncs is how many share one (docs/administration.md §4)."""
+        store = self.store
+        return {
+            "store_transactions": store.batches,
+            "store_changes": store.changes,
+            "store_fsyncs": store.syncs,
+        }
 
 
 def _lease_token(lease: Lease) -> bytes:

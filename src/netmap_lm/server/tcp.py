@@ -376,9 +376,10 @@ class Session(asyncio.Protocol):
         """Commit a checked-in lease's release, then record the checkin.  Its
         seat is free either way: a release that could not be written is
         written later (``store/sqlite.py``, which logs the failure), so the
-        checkin is recorded either way."""
+        checkin is recorded either way.  Answered already, it does not hold
+        the loop for an fsync of its own (``sync=False``)."""
         self.server.store.commit_then(
-            [Release(lease.id)], lambda _: self.server.checked_in(lease, self.address)
+            [Release(lease.id)], lambda _: self.server.checked_in(lease, self.address), sync=False
         )
 
     def _after_commit(

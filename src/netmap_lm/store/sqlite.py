@@ -10,6 +10,14 @@ WAL mode with ``synchronous=FULL`` the commit fsyncs the log, so when it
 returns every change of the turn is durable and the callbacks are told; the
 fsync is shared by all of them (group commit, SPEC §6).
 
+A checkin's release is answered before it is written (its seat is free at
+once), so nothing waits for its fsync: a transaction of such releases alone
+is written with ``synchronous=NORMAL``, safe from a crash of the server
+(the WAL is in the file) but not yet from a power cut, and is synced with
+the next synced commit, or by itself within ``RELEASE_SYNC_SECONDS``.
+Until now every such transaction held the loop for an fsync while the next
+checkout waited behind it.
+
 The loop waits for the fsync, as Redis does with ``appendfsync always``:
 while it waits, requests pile up in the sockets, and the next turn commits
 them all at once, so the busier the server, the more changes share one
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -71,6 +80,9 @@ LATER_COLUMNS = {
 # the fsync is ~0.15 ms here, and at 32 busy clients gathering takes ~1 ms.
 GATHER_SECONDS = 0.002
 BUSY_TIMEOUT_MS = 5000  # how long a write waits for another connection's lock
+# A transaction of checkins' releases alone is written without an fsync and
+# synced by the next synced commit, else by a sync of the WAL after this long.
+RELEASE_SYNC_SECONDS = 1.0
 
 log = logging.getLogger("netmap_lm.store")
 
@@ -140,12 +152,16 @@ class LeaseStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the lease database ({exc})") from None
         self._pending: list[tuple[Sequence[Change], Done]] = []
+        self._must_sync = False  # a change pending in _pending wants its fsync
+        self._unsynced = False  # a transaction was written without its fsync
+        self._sync_timer: asyncio.TimerHandle | None = None  # to sync it (_sync_written)
         self._owed: list[Release] = []  # releases of failed transactions, to write again
         self._closed = False
         self._gather_until = 0.0  # loop time after which a commit waits for no more changes
         self._gathered = 0  # changes pending at the last poll
         self.batches = 0  # transactions committed, for tests and metrics
         self.changes = 0
+        self.syncs = 0  # fsyncs: transactions committed synced, and syncs of the WAL
 
     def load_leases(self) -> list[Lease]:
         """Every lease held when the server last stopped."""
@@ -198,36 +214,42 @@ class LeaseStore:
             "or move it away to start with no leases held"
         )
 
-    def _write(self, changes: Sequence[Change]) -> StoreError | None:
-        """One transaction, fsync'd; the error if it failed and was rolled back
-        (its releases are owed then).  Once one succeeds, the releases still
-        owed are written in a transaction of their own, so that one that
-        cannot be written never holds up the others."""
-        error = self._transaction(changes)
+    def _write(self, changes: Sequence[Change], sync: bool = True) -> StoreError | None:
+        """One transaction, fsync'd unless not ``sync``; the error if it failed
+        and was rolled back (its releases are owed then).  Once one succeeds,
+        the releases still owed are written in a transaction of their own, so
+        that one that cannot be written never holds up the others."""
+        error = self._transaction(changes, sync)
         if error is not None:
             self._owed.extend(c for c in changes if isinstance(c, Release))
             return error
         if self._owed:
             owed, self._owed = self._owed, []
-            if self._transaction(owed) is None:
+            if self._transaction(owed, sync) is None:
                 log.info("lease store: %d release(s) written after a failure", len(owed))
             else:
                 self._owed = owed
         return None
 
-    def _transaction(self, changes: Sequence[Change]) -> StoreError | None:
+    def _transaction(self, changes: Sequence[Change], sync: bool = True) -> StoreError | None:
         if self._closed:
             return StoreError(f"{self.path}: the lease store is closed")
         db = self._db
         try:
-            db.execute("BEGIN IMMEDIATE")
+            if not sync:
+                db.execute("PRAGMA synchronous=NORMAL")
             try:
-                apply_changes(db, changes)
-                db.execute("COMMIT")
-            except sqlite3.Error:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    apply_changes(db, changes)
+                    db.execute("COMMIT")
+                except sqlite3.Error:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            finally:
+                if not sync:
+                    db.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
             return StoreError(
                 f"{self.path}: cannot write the lease database ({exc}); check the disk "
@@ -235,7 +257,34 @@ class LeaseStore:
             )
         self.batches += 1
         self.changes += len(changes)
+        if sync:
+            self.syncs += 1
+            self._unsynced = False  # the fsync of the WAL took the earlier frames too
+        else:
+            self._unsynced = True
         return None
+
+    def _sync_written(self) -> None:
+        """fsync the WAL if a transaction was written without: the frames of
+        every transaction before are then durable as a synced commit's."""
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()
+            self._sync_timer = None
+        if not self._unsynced or self._closed:
+            return
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+        except FileNotFoundError:
+            pass  # checkpointed and removed, which syncs
+        except OSError as exc:
+            log.error("lease store: cannot sync %s-wal (%s); check the disk", self.path, exc)
+            return
+        self.syncs += 1
+        self._unsynced = False
 
     # -- group commit on the event loop ---------------------------------------------
 
@@ -254,14 +303,18 @@ class LeaseStore:
         self.commit_then(changes, done)
         return future
 
-    def commit_then(self, changes: Sequence[Change], done: Done) -> None:
+    def commit_then(self, changes: Sequence[Change], done: Done, *, sync: bool = True) -> None:
         """Queue changes; ``done(None)`` once they are durable, ``done(error)`` if not.
 
         Everything queued in one turn of the event loop, and in the next
         (:meth:`_poll_then_commit`), is committed in one transaction, and
         every ``done`` of it is called right after (no future: this is every
-        checkout's and checkin's path)."""
+        checkout's and checkin's path).  With ``sync=False`` (a checkin's
+        release, answered already) ``done`` may come once they are written,
+        safe from a crash of the server: when nothing of the transaction
+        wants its fsync, the WAL is synced later (see the module docstring)."""
         self._pending.append((changes, done))
+        self._must_sync = self._must_sync or sync
         if len(self._pending) == 1:
             loop = asyncio.get_running_loop()
             self._gather_until = loop.time() + GATHER_SECONDS
@@ -286,14 +339,18 @@ class LeaseStore:
         else:
             self._commit_pending()
 
-    def _commit_pending(self) -> None:
+    def _commit_pending(self, sync: bool = False) -> None:
         batch, self._pending = self._pending, []
+        sync, self._must_sync = sync or self._must_sync, False
         if not batch:
             return  # close() committed them
         changes = [change for part, _ in batch for change in part]
-        error = self._write(changes)
+        error = self._write(changes, sync)
         if error is not None:  # once a transaction, not once for each of its callers
             log.error("lease store: %s", error)
+        elif self._unsynced and self._sync_timer is None:
+            loop = asyncio.get_running_loop()
+            self._sync_timer = loop.call_later(RELEASE_SYNC_SECONDS, self._sync_written)
         _settle([done for _, done in batch], error)
 
     def close(self) -> None:
@@ -304,9 +361,10 @@ class LeaseStore:
         if self._closed:
             return
         if self._pending:
-            self._commit_pending()
+            self._commit_pending(sync=True)
         if self._owed:  # best effort: else their rows come back at the next start
             self._transaction(self._owed)
+        self._sync_written()
         self._closed = True
         self._db.close()
 
