@@ -87,6 +87,13 @@ def test_compare_start_runs_through_the_delay_proxy() -> None:
 
 
 @needs_git
+def test_compare_start_compares_two_servers_with_one_client() -> None:
+    out = _run([str(BENCH / "compare_start.py"), "--baseline", "HEAD", "--runs", "2", "--server"])
+    assert "compared: the servers: this tree's client against each" in out
+    assert "this tree − baseline, median of paired rounds" in out
+
+
+@needs_git
 def test_compare_servers_runs_both_servers_and_the_echo() -> None:
     out = _run(
         [
