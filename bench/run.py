@@ -318,13 +318,29 @@ def _children(pid: int) -> list[int]:
 
 def wal_commits(db: Path) -> int | None:
     """Write transactions committed so far: the ``iChange`` counter of SQLite's
-    WAL index (``DB-shm``), bumped once per commit, i.e. once per fsync'd batch."""
+    WAL index (``DB-shm``), bumped once per commit (fsync'd or not)."""
     try:
         with open(f"{db}-shm", "rb") as shm:
             header = shm.read(12)
         return struct.unpack("=III", header)[2] if len(header) == 12 else None
     except OSError:
         return None
+
+
+def store_counters(kit: Kit) -> tuple[int, int] | None:
+    """The server's lease store transactions and fsyncs so far (its ``audit``
+    counters), or None from a server that does not count them."""
+    from netmap_lm import LicenseClient
+    from netmap_lm.server.admin import read_admin_token
+
+    client = LicenseClient(servers=kit.servers, vendor_key=str(kit.vendor_pub))
+    try:
+        counters = client.admin("audit", read_admin_token(kit.state / "admin.token"))["counters"]
+    finally:
+        client.close()
+    if "store_fsyncs" not in counters:
+        return None
+    return counters["store_transactions"], counters["store_fsyncs"]
 
 
 # -- throughput -----------------------------------------------------------------------
@@ -335,7 +351,8 @@ class Run:
     server: str
     clients: int
     result: LoadResult
-    commits: int | None = None  # fsync'd SQLite commits inside the window (netmap_lm)
+    commits: int | None = None  # SQLite commits inside the window (netmap_lm)
+    synced: float | None = None  # the share of commits fsync'd, over warm-up and window
     cpu_seconds: float | None = None  # the server process's CPU time inside the window
 
     @property
@@ -372,6 +389,7 @@ def throughput(
                     return (wal_commits(db) if mine else None), cpu_seconds(pid)
 
                 serial += 1
+                before = store_counters(kit) if mine else None
                 sources = source_addresses(serial, n)
                 result = measure(
                     "127.0.0.1",
@@ -390,6 +408,9 @@ def throughput(
                         run.commits = c1 - c0
                     if t0 is not None and t1 is not None:
                         run.cpu_seconds = t1 - t0
+                after = store_counters(kit) if mine else None
+                if before and after and after[0] > before[0]:
+                    run.synced = (after[1] - before[1]) / (after[0] - before[0])
                 runs.setdefault((name, n), []).append(run)
                 print(
                     f"  round {r + 1}/{rounds}  {name:<9} N={n:<3} {result.rps:9.0f} req/s",
@@ -597,12 +618,15 @@ def report_throughput(runs: dict[tuple[str, int], list[Run]], counts: list[int])
         run = chosen[("netmap_lm", n)]
         if run.commits:
             per = run.result.requests / run.commits
+            synced = f", {run.synced:4.0%} of them fsync'd" if run.synced is not None else ""
             print(
-                f"group commit, N={n:<3} {run.commits / run.result.duration:7.0f} fsync'd "
-                f"commits/s, {per:5.1f} grants+releases per commit"
+                f"group commit, N={n:<3} {run.commits / run.result.duration:7.0f} "
+                f"commits/s, {per:5.1f} grants+releases per commit{synced}"
             )
             summary[f"commits_per_s_n{n}"] = round(run.commits / run.result.duration)
             summary[f"changes_per_commit_n{n}"] = round(per, 2)
+            if run.synced is not None:
+                summary[f"fsynced_share_n{n}"] = round(run.synced, 3)
     return summary
 
 

@@ -58,6 +58,7 @@ def test_make_bench_runs_on_a_tiny_load_and_writes_its_figures(tmp_path: Path) -
     assert "(c) ÷ (b) = " in out
     summary = json.loads(figures.read_text())
     assert summary["netmap_lm_n2"]["rps"] > 0
+    assert 0 < summary["fsynced_share_n2"] <= 1  # from the server's audit counters
     assert summary["start_floor_ms"] > 0 and summary["start_client_ms"] > 0
     low, high = summary["start_ratio_interval"]
     assert low <= summary["start_ratio"] <= high
