@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from netmap_lm import LicenseClient, LicenseDenied
@@ -139,6 +140,11 @@ def test_audit_lists_a_burst_of_denials(kit, server):
     assert kinds["denial_burst"]["count"] >= 1
     text = kit.cli("audit", "--state", str(kit.state))
     assert "denial_burst" in text.stdout
+    # The counters too: the lease store's in a sentence, the others by name.
+    assert re.search(
+        r"^lease store: \d+ changes in \d+ transactions, \d+ fsyncs", text.stdout, re.M
+    )
+    assert re.search(r"^counters: .*denials_NO_SUCH_FEATURE 25\b", text.stdout, re.M), text.stdout
 
 
 def test_shutdown_seen_from_the_holder_lease_survives_and_is_reasserted(kit):
@@ -168,3 +174,17 @@ def test_shutdown_seen_from_the_holder_lease_survives_and_is_reasserted(kit):
     finally:
         c.close()
         proc.kill()
+
+
+def test_audit_counters_read_as_text_also_from_an_older_server() -> None:
+    from netmap_lm.cli.output import counter_lines
+
+    store = {"store_transactions": 4, "store_changes": 6, "store_fsyncs": 3}
+    assert counter_lines({"connections": 2, **store}) == [
+        "lease store: 6 changes in 4 transactions, 3 fsyncs (2.0 changes an fsync)",
+        "counters: connections 2",
+    ]
+    assert counter_lines({"connections": 2}) == ["counters: connections 2"]  # no store counts
+    assert counter_lines({k: 0 for k in store}) == [
+        "lease store: 0 changes in 0 transactions, 0 fsyncs"
+    ]

@@ -14,7 +14,7 @@ from netmap_lm.cli.client_cmds import _client
 from netmap_lm.cli.errors import config_error
 from netmap_lm.cli.main import Context, client_options
 from netmap_lm.cli.output import console as make_console
-from netmap_lm.cli.output import plain
+from netmap_lm.cli.output import counter_lines, plain
 
 ADMIN_TOKEN_ENV = "NETMAP_LM_ADMIN_TOKEN"
 _PATH = click.Path(path_type=Path)
@@ -142,16 +142,15 @@ def audit(ctx: Context, admin_token: Path | None, state: Path | None) -> int:
     findings = reply["findings"]
     if not findings:
         click.echo("no findings")
-        return 0
-    from rich.table import Table
+    else:
+        from rich.table import Table
 
-    table = Table("last seen", "kind", "address", "user", "host", "count", "detail")
-    for f in findings:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(f["last"] / 1000))
-        table.add_row(
-            *plain(
-                when, f["kind"], f["address"], f["user"], f["host"], str(f["count"]), f["detail"]
-            )
-        )
-    make_console().print(table)
+        table = Table("last seen", "kind", "address", "user", "host", "count", "detail")
+        for f in findings:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(f["last"] / 1000))
+            row = (f["kind"], f["address"], f["user"], f["host"], str(f["count"]), f["detail"])
+            table.add_row(*plain(when, *row))
+        make_console().print(table)
+    for line in counter_lines(reply.get("counters", {})):
+        click.echo(line)
     return 0

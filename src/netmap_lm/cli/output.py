@@ -51,3 +51,21 @@ def duration_text(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600} h {s % 3600 // 60} min"
     return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def counter_lines(counters: dict[str, int]) -> list[str]:
+    """The server's counters for a reader: the lease store's in a sentence,
+    the others as ``name N``, comma-separated."""
+    lines = []
+    names = ("store_transactions", "store_changes", "store_fsyncs")
+    transactions, changes, fsyncs = (counters.get(k) for k in names)  # none from older servers
+    if isinstance(transactions, int) and isinstance(changes, int) and isinstance(fsyncs, int):
+        shared = f" ({changes / fsyncs:.1f} changes an fsync)" if fsyncs else ""
+        lines.append(
+            f"lease store: {changes} changes in {transactions} transactions, "
+            f"{fsyncs} fsyncs{shared}"
+        )
+    others = [f"{name} {n}" for name, n in counters.items() if name not in names]
+    if others:
+        lines.append("counters: " + ", ".join(others))
+    return lines
