@@ -137,7 +137,8 @@ def test_a_checkin_waits_for_no_fsync_and_its_release_survives_a_killed_server(
         audit = kit.cli("audit", "--state", str(kit.state), "--json")
         assert audit.returncode == 0, audit.stderr
         counters = json.loads(audit.stdout)["counters"]
-        assert counters["store_transactions"] >= 2 * pairs, counters
+        # A release may share the next checkout's transaction; none is left out.
+        assert counters["store_changes"] >= 2 * pairs, counters
         # One fsync a grant, at most one a second for the releases, and the
         # server's own commits of its clock (at start, once a minute).
         assert counters["store_fsyncs"] <= pairs + elapsed + 4, (counters, elapsed)

@@ -289,7 +289,7 @@ def test_a_transaction_of_checkins_alone_is_written_now_and_synced_soon_after(
 ) -> None:
     """A checkin's release is answered before it is written: it does not hold
     the loop for an fsync, but is on disk within RELEASE_SYNC_SECONDS."""
-    monkeypatch.setattr(store_module, "RELEASE_SYNC_SECONDS", 0.05)
+    monkeypatch.setattr(store_module, "RELEASE_SYNC_SECONDS", 0.25)
     store = LeaseStore(tmp_path / "leases.db")
     a = lease(1)
     commit_all(store, [[Grant(a)]])
@@ -306,7 +306,7 @@ def test_a_transaction_of_checkins_alone_is_written_now_and_synced_soon_after(
         other = sqlite3.connect(tmp_path / "leases.db")
         assert other.execute("SELECT count(*) FROM leases").fetchone() == (0,)
         other.close()
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
 
     asyncio.run(main())
     assert told == [None]
@@ -327,7 +327,7 @@ def test_a_grant_committed_soon_after_a_release_syncs_it_too(
 ) -> None:
     """A grant's fsync takes the written releases along (in its transaction
     or before it in the WAL): no sync of their own is due then."""
-    monkeypatch.setattr(store_module, "RELEASE_SYNC_SECONDS", 0.1)
+    monkeypatch.setattr(store_module, "RELEASE_SYNC_SECONDS", 0.5)
     store = LeaseStore(tmp_path / "leases.db")
     a, b = lease(1), lease(2)
     commit_all(store, [[Grant(a)]])
@@ -338,7 +338,7 @@ def test_a_grant_committed_soon_after_a_release_syncs_it_too(
         if gap is not None:
             await asyncio.sleep(gap)  # written by now, in a transaction of its own
         await store.commit([Grant(b)])
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.7)
 
     asyncio.run(main())
     assert watch.commits() == commits
