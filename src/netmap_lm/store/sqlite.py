@@ -15,8 +15,7 @@ once), so nothing waits for its fsync: a transaction of such releases alone
 is written with ``synchronous=NORMAL``, safe from a crash of the server
 (the WAL is in the file) but not yet from a power cut, and is synced with
 the next synced commit, or by itself within ``RELEASE_SYNC_SECONDS``.
-Until now every such transaction held the loop for an fsync while the next
-checkout waited behind it.
+The loop does not stop for it, and the next checkout does not wait behind it.
 
 The loop waits for the fsync, as Redis does with ``appendfsync always``:
 while it waits, requests pile up in the sockets, and the next turn commits
