@@ -32,6 +32,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from netmap_lm import __version__
+from netmap_lm.cli.output import plural
 
 VENDOR = "netmap_lm"
 DEFAULT_DISPLAY = "/dev/tty"  # what FlexLM shows for a client without a terminal
@@ -62,11 +63,6 @@ class Probe:
 
 
 # -- small pieces -----------------------------------------------------------------------
-
-
-def plural(count: int, word: str) -> str:
-    """``1 license``, ``2 licenses`` (FlexLM's wording)."""
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _zone(report: dict[str, Any] | None, tz: tzinfo | None) -> tzinfo | None:

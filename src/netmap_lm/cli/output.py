@@ -53,6 +53,11 @@ def duration_text(seconds: float) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
+def plural(count: int, word: str) -> str:
+    """``1 license``, ``2 licenses`` (FlexLM's wording)."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def counter_lines(counters: dict[str, int]) -> list[str]:
     """The server's counters for a reader: the lease store's in a sentence,
     the others as ``name N``, comma-separated."""
@@ -62,8 +67,8 @@ def counter_lines(counters: dict[str, int]) -> list[str]:
     if isinstance(transactions, int) and isinstance(changes, int) and isinstance(fsyncs, int):
         shared = f" ({changes / fsyncs:.1f} changes an fsync)" if fsyncs else ""
         lines.append(
-            f"lease store: {changes} changes in {transactions} transactions, "
-            f"{fsyncs} fsyncs{shared}"
+            f"lease store: {plural(changes, 'change')} in {plural(transactions, 'transaction')}, "
+            f"{plural(fsyncs, 'fsync')}{shared}"
         )
     others = [f"{name} {n}" for name, n in counters.items() if name not in names]
     if others:
