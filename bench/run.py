@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from loadgen import LoadResult, measure
+from netmap_lm import LicenseClient
 from netmap_lm.licensing import keys, licensefile
+from netmap_lm.server.admin import read_admin_token
 from netmap_lm.server.identity import init_state
 
 HERE = Path(__file__).resolve().parent
@@ -330,9 +332,6 @@ def wal_commits(db: Path) -> int | None:
 def store_counters(kit: Kit) -> tuple[int, int] | None:
     """The server's lease store transactions and fsyncs so far (its ``audit``
     counters), or None from a server that does not count them."""
-    from netmap_lm import LicenseClient
-    from netmap_lm.server.admin import read_admin_token
-
     client = LicenseClient(servers=kit.servers, vendor_key=str(kit.vendor_pub))
     try:
         counters = client.admin("audit", read_admin_token(kit.state / "admin.token"))["counters"]
